@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod backend;
+mod close;
+mod config;
+mod error;
+mod io;
+pub mod machine;
+mod machine_dot;
+mod outcome;
+mod read;
+mod stats;
+mod stream;
+
+pub use backend::{Buffered, TlsBackend};
+pub use config::Config;
+pub use error::Error;
+pub use outcome::{CloseOutcome, ReadOutcome};
+pub use stats::Stats;
+pub use stream::GracefulStream;
+
+// Re-exported so that users name the exact versions this crate was built with.
+pub use rustls;
+pub use tokio_rustls;
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,390 @@
+//! The sans-IO state machine behind [`GracefulStream`](crate::GracefulStream).
+//!
+//! No I/O, no clock, no tokio: the machine only records what happened to a TLS
+//! connection and says what the caller must do next. The async shell performs
+//! the I/O, turns each result into an [`Event`], feeds it to
+//! [`Machine::handle`], and asks [`Machine::read_gate`], [`Machine::close_step`]
+//! and [`Machine::timer`] what to do next. The same machine is driven directly
+//! by the fuzz targets, which is why it is public.
+//!
+//! A TLS connection has two directions that end independently (RFC 8446
+//! §6.1), so the state is a pair: [`ReadState`] (what the peer did) and
+//! [`WriteState`] (how far our own close has gone). One transition function,
+//! [`Machine::handle`], moves both.
+//!
+//! ```text
+//! read:  Open ──Cancel──▶ Cancelled
+//!          │                  │
+//!          ├─PeerCloseNotify──┴─▶ CloseNotify      (terminal, sticky)
+//!          ├─TransportEof─────┴─▶ AbruptEof        (terminal, sticky)
+//!          └─TlsError/TransportError─▶ Failed      (terminal, sticky)
+//!
+//! write: Open ──Close──▶ Flushing ──Flushed──▶ AwaitingPeer ──PeerCloseNotify──▶ ShuttingDown(o) ──ShutdownDone/Deadline──▶ Closed(o)
+//!                          │  └──Flushed (peer already closed / no wait)──────────────────▶ ShuttingDown(o)
+//!                          └──Deadline──▶ ShuttingDown(FlushTimeout)
+//! ```
+//!
+//! [`Machine::dot`] renders the full transition graph, derived from
+//! [`Machine::handle`] itself, as Graphviz DOT.
+
+use crate::CloseOutcome;
+
+/// What the peer has done to the read direction.
+///
+/// Each variant says what the caller must do next when it wants to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadState {
+    /// Nothing has ended the read direction.
+    ///
+    /// Next: read from the TLS stream; poll the cancellation token only when
+    /// that read is pending.
+    Open,
+    /// The cancellation token fired while the read direction was open.
+    ///
+    /// Next: return the plaintext the TLS layer has already decrypted, without
+    /// any transport I/O, and report [`ReadOutcome::Cancelled`] once none is
+    /// left. Writing and closing still work.
+    ///
+    /// [`ReadOutcome::Cancelled`]: crate::ReadOutcome::Cancelled
+    Cancelled,
+    /// The peer's close_notify arrived after all of its plaintext.
+    ///
+    /// Next: report [`ReadOutcome::CloseNotify`] for every read. Writing is
+    /// still allowed until we close (TLS 1.3 half-close).
+    ///
+    /// [`ReadOutcome::CloseNotify`]: crate::ReadOutcome::CloseNotify
+    CloseNotify,
+    /// The transport reached EOF without a close_notify: possible truncation.
+    ///
+    /// Next: report [`ReadOutcome::AbruptEof`] for every read.
+    ///
+    /// [`ReadOutcome::AbruptEof`]: crate::ReadOutcome::AbruptEof
+    AbruptEof,
+    /// A TLS or transport error ended the read direction.
+    ///
+    /// Next: report the stored error for every read.
+    Failed,
+}
+
+/// How far our own close has gone.
+///
+/// Each variant says what the caller must do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WriteState {
+    /// We have not started to close: plaintext writes are allowed.
+    ///
+    /// Next: write; feed [`Event::Close`] to start closing.
+    Open,
+    /// close_notify is queued behind any pending plaintext.
+    ///
+    /// Next: flush the TLS stream; feed [`Event::Flushed`] when done or
+    /// [`Event::Deadline`] when the flush deadline ([`Timer::Flush`]) passes.
+    Flushing {
+        /// Whether the close waits for the peer's close_notify afterwards.
+        await_peer: bool,
+    },
+    /// Our close_notify is on the wire; we wait for the peer's.
+    ///
+    /// Next: read and discard plaintext until the peer's close_notify, a
+    /// transport EOF, or the peer deadline ([`Timer::PeerClose`]).
+    AwaitingPeer,
+    /// The close outcome is decided; the transport's write half must be shut.
+    ///
+    /// Next: shut down the transport's write half; feed
+    /// [`Event::ShutdownDone`], or [`Event::Deadline`] when
+    /// [`Timer::Shutdown`] passes.
+    ShuttingDown(CloseOutcome),
+    /// Closing finished with this outcome. Final.
+    ///
+    /// Next: nothing; every later close reports the same outcome.
+    Closed(CloseOutcome),
+    /// A TLS or transport error ended the connection before the close
+    /// finished; no close_notify will be sent (never after a fatal alert).
+    ///
+    /// Next: report the stored error. Final.
+    Failed,
+}
+
+/// Something that happened, fed to [`Machine::handle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// A read returned plaintext.
+    Data,
+    /// The TLS layer reports the peer's close_notify (after all its plaintext).
+    PeerCloseNotify,
+    /// The TLS layer reports a transport EOF without close_notify.
+    TransportEof,
+    /// The transport failed (reset, broken pipe, ...).
+    TransportError,
+    /// The TLS layer failed: invalid records or a fatal alert from the peer.
+    TlsError,
+    /// The cancellation token fired.
+    Cancel,
+    /// The caller wants to write plaintext; [`Output`] says whether it may.
+    Write,
+    /// The caller asks to close the connection.
+    Close {
+        /// Whether to wait for the peer's close_notify after sending ours.
+        await_peer: bool,
+    },
+    /// Everything queued, close_notify included, reached the transport.
+    Flushed,
+    /// The transport's write half is shut down.
+    ShutdownDone,
+    /// The deadline of the current close step ([`Machine::timer`]) passed.
+    Deadline,
+}
+
+impl Event {
+    /// Every event, for exhaustive tests and the DOT export.
+    pub const ALL: [Event; 12] = [
+        Event::Data,
+        Event::PeerCloseNotify,
+        Event::TransportEof,
+        Event::TransportError,
+        Event::TlsError,
+        Event::Cancel,
+        Event::Write,
+        Event::Close { await_peer: true },
+        Event::Close { await_peer: false },
+        Event::Flushed,
+        Event::ShutdownDone,
+        Event::Deadline,
+    ];
+}
+
+/// What the caller must do right after feeding an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Output {
+    /// Nothing beyond what [`Machine::close_step`] and
+    /// [`Machine::read_gate`] say.
+    Nothing,
+    /// The event does not apply in this state; the state is unchanged.
+    Ignored,
+    /// Queue close_notify in the TLS layer now. Emitted exactly once per
+    /// connection, and never after a fatal error.
+    QueueCloseNotify,
+    /// The write may go ahead.
+    WriteAllowed,
+    /// The write must be refused: closing has begun or the connection failed.
+    WriteRefused,
+}
+
+/// What a read must do, from [`Machine::read_gate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadGate {
+    /// Read from the transport; check the token when the read is pending.
+    Transport,
+    /// Return already-decrypted plaintext only, then
+    /// [`ReadOutcome::Cancelled`](crate::ReadOutcome::Cancelled).
+    BufferedOnly,
+    /// Report [`ReadOutcome::CloseNotify`](crate::ReadOutcome::CloseNotify).
+    CloseNotify,
+    /// Report [`ReadOutcome::AbruptEof`](crate::ReadOutcome::AbruptEof).
+    AbruptEof,
+    /// Report the stored error.
+    Failed,
+}
+
+/// The next step of a close, from [`Machine::close_step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseStep {
+    /// Flush the TLS stream (plaintext, then close_notify).
+    Flush,
+    /// Read and discard until the peer's close_notify or EOF.
+    AwaitPeer,
+    /// Shut down the transport's write half.
+    Shutdown,
+    /// Done: report this outcome.
+    Done(CloseOutcome),
+    /// Done: report the stored error.
+    Failed,
+}
+
+/// Which deadline bounds the current close step, from [`Machine::timer`].
+///
+/// The machine has no clock: the caller arms a timer whenever this changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// Flushing plaintext and close_notify: `Config::flush_timeout`.
+    Flush,
+    /// Waiting for the peer's close_notify: `Config::peer_close_timeout`.
+    PeerClose,
+    /// Shutting down the transport's write half: `Config::flush_timeout`.
+    Shutdown,
+}
+
+/// The connection's state: both directions plus the transition function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Machine {
+    read: ReadState,
+    write: WriteState,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Machine {
+    /// A machine for an established connection: both directions open.
+    pub const fn new() -> Self {
+        Machine {
+            read: ReadState::Open,
+            write: WriteState::Open,
+        }
+    }
+
+    /// The read direction's state.
+    pub const fn read_state(&self) -> ReadState {
+        self.read
+    }
+
+    /// The write direction's state.
+    pub const fn write_state(&self) -> WriteState {
+        self.write
+    }
+
+    /// The one transition function: applies `event` and says what to do now.
+    ///
+    /// Never panics; events that do not apply leave the state unchanged and
+    /// return [`Output::Ignored`].
+    pub fn handle(&mut self, event: Event) -> Output {
+        use ReadState as R;
+        use WriteState as W;
+        let (read, write) = (self.read, self.write);
+        let read_open = matches!(read, R::Open | R::Cancelled);
+        let (next_read, next_write, output) = match event {
+            Event::Data if read_open => (read, write, Output::Nothing),
+            Event::PeerCloseNotify if read_open => {
+                let write = match write {
+                    W::AwaitingPeer => W::ShuttingDown(CloseOutcome::PeerConfirmed),
+                    other => other,
+                };
+                (R::CloseNotify, write, Output::Nothing)
+            }
+            Event::TransportEof if read_open => {
+                let write = match write {
+                    W::AwaitingPeer => W::ShuttingDown(CloseOutcome::PeerEof),
+                    other => other,
+                };
+                (R::AbruptEof, write, Output::Nothing)
+            }
+            Event::TransportError | Event::TlsError if read != R::Failed || write_live(write) => {
+                let write = match write {
+                    // The outcome is decided; shutting down is best effort.
+                    W::ShuttingDown(o) | W::Closed(o) => W::Closed(o),
+                    _ => W::Failed,
+                };
+                (R::Failed, write, Output::Nothing)
+            }
+            Event::Cancel if read == R::Open => (R::Cancelled, write, Output::Nothing),
+            Event::Write => {
+                let output = if write == W::Open {
+                    Output::WriteAllowed
+                } else {
+                    Output::WriteRefused
+                };
+                (read, write, output)
+            }
+            Event::Close { await_peer } if write == W::Open => {
+                (read, W::Flushing { await_peer }, Output::QueueCloseNotify)
+            }
+            Event::Flushed => match write {
+                W::Flushing { await_peer } => {
+                    let write = match read {
+                        R::CloseNotify => W::ShuttingDown(CloseOutcome::PeerClosedFirst),
+                        R::AbruptEof => W::ShuttingDown(CloseOutcome::PeerEof),
+                        _ if await_peer => W::AwaitingPeer,
+                        _ => W::ShuttingDown(CloseOutcome::NotAwaited),
+                    };
+                    (read, write, Output::Nothing)
+                }
+                _ => (read, write, Output::Ignored),
+            },
+            Event::ShutdownDone => match write {
+                W::ShuttingDown(o) => (read, W::Closed(o), Output::Nothing),
+                _ => (read, write, Output::Ignored),
+            },
+            Event::Deadline => match write {
+                W::Flushing { .. } => (
+                    read,
+                    W::ShuttingDown(CloseOutcome::FlushTimeout),
+                    Output::Nothing,
+                ),
+                W::AwaitingPeer => (
+                    read,
+                    W::ShuttingDown(CloseOutcome::PeerTimeout),
+                    Output::Nothing,
+                ),
+                W::ShuttingDown(o) => (read, W::Closed(o), Output::Nothing),
+                _ => (read, write, Output::Ignored),
+            },
+            _ => (read, write, Output::Ignored),
+        };
+        self.read = next_read;
+        self.write = next_write;
+        output
+    }
+
+    /// What a read must do now.
+    pub const fn read_gate(&self) -> ReadGate {
+        match self.read {
+            ReadState::Open => ReadGate::Transport,
+            ReadState::Cancelled => ReadGate::BufferedOnly,
+            ReadState::CloseNotify => ReadGate::CloseNotify,
+            ReadState::AbruptEof => ReadGate::AbruptEof,
+            ReadState::Failed => ReadGate::Failed,
+        }
+    }
+
+    /// The next step of a close, or `None` while no close has started.
+    pub const fn close_step(&self) -> Option<CloseStep> {
+        match self.write {
+            WriteState::Open => None,
+            WriteState::Flushing { .. } => Some(CloseStep::Flush),
+            WriteState::AwaitingPeer => Some(CloseStep::AwaitPeer),
+            WriteState::ShuttingDown(_) => Some(CloseStep::Shutdown),
+            WriteState::Closed(o) => Some(CloseStep::Done(o)),
+            WriteState::Failed => Some(CloseStep::Failed),
+        }
+    }
+
+    /// The deadline that bounds the current close step, if any.
+    pub const fn timer(&self) -> Option<Timer> {
+        match self.write {
+            WriteState::Flushing { .. } => Some(Timer::Flush),
+            WriteState::AwaitingPeer => Some(Timer::PeerClose),
+            WriteState::ShuttingDown(_) => Some(Timer::Shutdown),
+            _ => None,
+        }
+    }
+
+    /// Whether plaintext writes are allowed (same answer as [`Event::Write`]).
+    pub const fn may_write(&self) -> bool {
+        matches!(self.write, WriteState::Open)
+    }
+
+    /// Whether the connection reached a state that needs no further I/O.
+    pub const fn is_final(&self) -> bool {
+        matches!(self.write, WriteState::Closed(_) | WriteState::Failed)
+    }
+
+    /// The transition graph reachable from [`Machine::new`], derived from
+    /// [`Machine::handle`], as Graphviz DOT.
+    ///
+    /// Each node is one read × write state; ignored events are left out.
+    pub fn dot() -> String {
+        crate::machine_dot::render()
+    }
+}
+
+/// Whether a write state still has something that a fatal error can end.
+const fn write_live(write: WriteState) -> bool {
+    !matches!(write, WriteState::Closed(_) | WriteState::Failed)
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

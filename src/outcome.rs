@@ -1,0 +1,122 @@
+//! The typed ends of reads and closes.
+
+use std::fmt;
+
+/// How one [`GracefulStream::read_outcome`](crate::GracefulStream::read_outcome) ended.
+///
+/// `CloseNotify`, `AbruptEof` and `Cancelled` are terminal: reading again
+/// returns the same outcome at once, without I/O. The one exception is
+/// `Cancelled`, which lets plaintext that the TLS layer had already decrypted
+/// come first (see [`ReadOutcome::Cancelled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadOutcome {
+    /// `n` bytes of plaintext were placed at the start of the buffer.
+    ///
+    /// `n` is 0 only when the buffer itself was empty.
+    Data(usize),
+    /// The peer sent close_notify after all of its plaintext: a clean end of
+    /// the read direction. We may still write (TLS 1.3 half-close) until
+    /// [`close`](crate::GracefulStream::close).
+    CloseNotify,
+    /// The transport ended without a close_notify (TCP FIN or EOF): the data
+    /// may have been truncated. Whether that matters is the application's
+    /// call; many stacks close this way.
+    AbruptEof,
+    /// The cancellation token fired while the connection was still open.
+    ///
+    /// Plaintext that rustls had already decrypted is returned as `Data`
+    /// before `Cancelled` (without touching the transport), so nothing already
+    /// received is silently lost. The TLS state is intact: writing and
+    /// [`close`](crate::GracefulStream::close) still work.
+    Cancelled,
+}
+
+impl ReadOutcome {
+    /// The kebab-case name used in logs and by the examples
+    /// (`data`, `close-notify`, `abrupt-eof`, `cancelled`).
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            ReadOutcome::Data(_) => "data",
+            ReadOutcome::CloseNotify => "close-notify",
+            ReadOutcome::AbruptEof => "abrupt-eof",
+            ReadOutcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether this outcome ends reading (everything except `Data`).
+    pub const fn is_terminal(&self) -> bool {
+        !matches!(self, ReadOutcome::Data(_))
+    }
+}
+
+impl fmt::Display for ReadOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadOutcome::Data(n) => write!(f, "data {n}"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+/// How a close ended, from [`GracefulStream::close`](crate::GracefulStream::close).
+///
+/// Failures (a reset, a TLS error) are reported as [`Error`](crate::Error)
+/// instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseOutcome {
+    /// We sent close_notify and the peer answered with its own within
+    /// `peer_close_timeout`: both sides know the data is complete.
+    PeerConfirmed,
+    /// The peer's close_notify arrived before we began closing; we answered
+    /// with ours.
+    PeerClosedFirst,
+    /// We sent close_notify; `peer_close_timeout` is zero, so we did not wait
+    /// for the peer's.
+    NotAwaited,
+    /// We sent close_notify; the peer did not answer within
+    /// `peer_close_timeout`.
+    PeerTimeout,
+    /// We sent close_notify, but the peer's transport ended without one
+    /// (before or after ours): the peer truncated.
+    PeerEof,
+    /// close_notify could not be flushed within `flush_timeout` (the peer
+    /// stopped reading); the transport's write half was shut down anyway.
+    FlushTimeout,
+}
+
+impl CloseOutcome {
+    /// Every outcome, in declaration order.
+    pub const ALL: [CloseOutcome; 6] = [
+        CloseOutcome::PeerConfirmed,
+        CloseOutcome::PeerClosedFirst,
+        CloseOutcome::NotAwaited,
+        CloseOutcome::PeerTimeout,
+        CloseOutcome::PeerEof,
+        CloseOutcome::FlushTimeout,
+    ];
+
+    /// The kebab-case name used in logs and by the examples
+    /// (e.g. `peer-confirmed`).
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            CloseOutcome::PeerConfirmed => "peer-confirmed",
+            CloseOutcome::PeerClosedFirst => "peer-closed-first",
+            CloseOutcome::NotAwaited => "not-awaited",
+            CloseOutcome::PeerTimeout => "peer-timeout",
+            CloseOutcome::PeerEof => "peer-eof",
+            CloseOutcome::FlushTimeout => "flush-timeout",
+        }
+    }
+
+    /// Whether our close_notify was fully handed to the transport.
+    pub const fn close_notify_flushed(&self) -> bool {
+        !matches!(self, CloseOutcome::FlushTimeout)
+    }
+}
+
+impl fmt::Display for CloseOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,163 @@
+//! Reading: typed outcomes decided by state, and cancellation.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::ReadBuf;
+
+use crate::backend::{Buffered, TlsBackend};
+use crate::machine::{Event, ReadGate};
+use crate::{Error, GracefulStream, ReadOutcome};
+
+impl<S: TlsBackend> GracefulStream<S> {
+    /// Reads plaintext into `buf` and reports how the read ended.
+    ///
+    /// Returns `Data(n)` with `n > 0` (or `Data(0)` for an empty `buf`),
+    /// or a terminal outcome: `CloseNotify` only when the TLS layer received
+    /// the peer's close_notify after all its plaintext, `AbruptEof` when the
+    /// transport ended without one (including when tokio-rustls reports it one
+    /// read late), `Cancelled` when the token fired (already-decrypted
+    /// plaintext comes first). Terminal outcomes repeat on every later call
+    /// without I/O. TLS and transport failures are `Err` and repeat too.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancellation safe: dropping the future before it completes loses no
+    /// data (it all stays in the TLS layer) and leaves the stream usable, for
+    /// reading again, writing or closing. Use it in `tokio::select!` freely.
+    pub async fn read_outcome(&mut self, buf: &mut [u8]) -> Result<ReadOutcome, Error> {
+        std::future::poll_fn(|cx| self.poll_read_outcome(cx, &mut ReadBuf::new(buf))).await
+    }
+
+    /// The poll form of [`read_outcome`](Self::read_outcome): fills `buf` and
+    /// reports the outcome. `Data(n)` means `n` bytes were appended to
+    /// `buf.filled()`.
+    pub fn poll_read_outcome(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<Result<ReadOutcome, Error>> {
+        let result = self.poll_read_gated(cx, buf);
+        if let Poll::Ready(Ok(ReadOutcome::Data(n))) = result {
+            self.stats.read += n as u64;
+        }
+        result
+    }
+
+    fn poll_read_gated(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<Result<ReadOutcome, Error>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(ReadOutcome::Data(0)));
+        }
+        match self.machine.read_gate() {
+            ReadGate::Transport => {}
+            ReadGate::BufferedOnly => return Poll::Ready(Ok(self.read_buffered_only(buf))),
+            ReadGate::CloseNotify => return Poll::Ready(Ok(ReadOutcome::CloseNotify)),
+            ReadGate::AbruptEof => return Poll::Ready(Ok(ReadOutcome::AbruptEof)),
+            ReadGate::Failed => return Poll::Ready(Err(self.stored_error())),
+        }
+        if self.token.is_cancelled() {
+            self.handle(Event::Cancel);
+            return Poll::Ready(Ok(self.read_buffered_only(buf)));
+        }
+        match self.poll_transport_read(cx, buf) {
+            Poll::Ready(result) => Poll::Ready(result),
+            Poll::Pending => {
+                let token = &self.token;
+                let cancelled = self
+                    .cancelled
+                    .get_or_insert_with(|| Box::pin(token.clone().cancelled_owned()));
+                if cancelled.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.handle(Event::Cancel);
+                Poll::Ready(Ok(self.read_buffered_only(buf)))
+            }
+        }
+    }
+
+    /// One read from the TLS stream, classified and fed to the machine.
+    /// Used by reads and by the close's wait for the peer.
+    pub(crate) fn poll_transport_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<Result<ReadOutcome, Error>> {
+        let before = buf.filled().len();
+        let result = match Pin::new(self.get_mut()).poll_read(cx, buf) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(result) => result,
+        };
+        let n = buf.filled().len() - before;
+        Poll::Ready(match result {
+            Ok(()) if n > 0 => {
+                self.handle(Event::Data);
+                Ok(ReadOutcome::Data(n))
+            }
+            // An empty read ends the read direction; rustls' state says how.
+            Ok(()) => Ok(self.read_end(buf).unwrap_or_else(|| {
+                self.handle(Event::TransportEof);
+                ReadOutcome::AbruptEof
+            })),
+            // rustls raises UnexpectedEof for a transport EOF without
+            // close_notify; a transport could raise the same kind itself.
+            // Only rustls' state tells them apart.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => match self.read_end(buf) {
+                Some(outcome) => Ok(outcome),
+                None => Err(self.fail(e)),
+            },
+            Err(e) => Err(self.fail(e)),
+        })
+    }
+
+    /// After the TLS stream reported an end: asks the TLS layer's state what
+    /// it was. `None` if the TLS layer saw no end (the read direction is
+    /// still open as far as TLS knows).
+    fn read_end(&mut self, buf: &mut ReadBuf<'_>) -> Option<ReadOutcome> {
+        match self.get_mut().read_buffered(buf.initialize_unfilled()) {
+            Buffered::Data(n) => {
+                buf.advance(n);
+                self.handle(Event::Data);
+                Some(ReadOutcome::Data(n))
+            }
+            Buffered::CloseNotify => {
+                self.handle(Event::PeerCloseNotify);
+                Some(ReadOutcome::CloseNotify)
+            }
+            Buffered::TransportEof => {
+                self.handle(Event::TransportEof);
+                Some(ReadOutcome::AbruptEof)
+            }
+            Buffered::Empty => None,
+        }
+    }
+
+    /// After cancellation: plaintext already decrypted, else the end the TLS
+    /// layer already saw, else `Cancelled`. No transport I/O.
+    fn read_buffered_only(&mut self, buf: &mut ReadBuf<'_>) -> ReadOutcome {
+        self.read_end(buf).unwrap_or(ReadOutcome::Cancelled)
+    }
+
+    /// Reads and discards, without blocking, what the peer already sent, so
+    /// that closing the socket sends FIN rather than RST. Bounded.
+    pub(crate) fn drain_without_blocking(&mut self, cx: &mut Context<'_>) {
+        let mut scratch = [0u8; 2048];
+        for _ in 0..64 {
+            if !matches!(
+                self.machine.read_gate(),
+                ReadGate::Transport | ReadGate::BufferedOnly
+            ) {
+                return;
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match self.poll_transport_read(cx, &mut buf) {
+                Poll::Ready(Ok(crate::ReadOutcome::Data(n))) => self.stats.discarded += n as u64,
+                _ => return,
+            }
+        }
+    }
+}

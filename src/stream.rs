@@ -1,0 +1,266 @@
+//! [`GracefulStream`]: the async shell over the [`Machine`].
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Waker};
+
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::backend::TlsBackend;
+use crate::close::Deadline;
+use crate::machine::{Event, Machine, Output};
+use crate::{Config, Error, Stats};
+
+/// A TLS stream that always ends with close_notify, within deadlines, and
+/// says how it ended.
+///
+/// Wrap an established tokio-rustls stream (client, server, or the
+/// `TlsStream` enum; any [`TlsBackend`]) together with a
+/// [`CancellationToken`]. Then:
+///
+/// * [`read_outcome`](Self::read_outcome) reads plaintext and reports how the
+///   read direction ended: [`ReadOutcome`](crate::ReadOutcome).
+/// * [`close`](Self::close) flushes, sends close_notify once, waits (bounded)
+///   for the peer's, shuts the transport's write half and reports a
+///   [`CloseOutcome`](crate::CloseOutcome).
+/// * Dropping it without `close` still sends close_notify (see
+///   [Dropping](#dropping)).
+///
+/// It also implements [`AsyncRead`](tokio::io::AsyncRead) and
+/// [`AsyncWrite`](tokio::io::AsyncWrite), so it drops into hyper (through
+/// `hyper_util::rt::TokioIo`), `tokio_util::codec::Framed` and
+/// `tokio::io::split`:
+///
+/// | outcome | `poll_read` | `io::ErrorKind` |
+/// |---|---|---|
+/// | `Data(n)` | `Ok(())`, `n` bytes filled | |
+/// | `CloseNotify` | `Ok(())`, nothing filled (EOF) | |
+/// | `AbruptEof` | `Err` holding [`Error::AbruptEof`] | `UnexpectedEof` |
+/// | `Cancelled` | `Err` holding [`Error::Cancelled`] | `ConnectionAborted` |
+/// | TLS / transport failure | `Err` holding [`Error::Tls`] / [`Error::Transport`] | `InvalidData` / original |
+///
+/// `poll_write` refuses writes once closing began with [`Error::Closed`]
+/// (`BrokenPipe`). `poll_shutdown` is a close that does not wait for the
+/// peer's close_notify (so that the read half of a split stream keeps every
+/// byte): it succeeds for every [`CloseOutcome`](crate::CloseOutcome) except
+/// `FlushTimeout`, which is an `Err` holding [`Error::FlushTimeout`]
+/// (`TimedOut`). [`Error::from_io`] recovers the typed error from any of
+/// these.
+///
+/// # Dropping
+///
+/// Dropping a stream whose close has not finished:
+/// 1. queues close_notify (unless it was sent already or a TLS error made it
+///    impossible) and makes one non-blocking attempt to flush it and shut
+///    down the transport's write half;
+/// 2. reads, without blocking, whatever the peer already sent, so that the
+///    kernel closes the socket with FIN rather than RST (an RST can make the
+///    peer lose our close_notify);
+/// 3. if the attempt could not finish and a tokio runtime is current, moves
+///    the transport into a background task that finishes the close within
+///    the flush timeout (twice, in the worst case: flush, then shutdown).
+///
+/// Limits: without a runtime (or if the runtime shuts down first) only the
+/// non-blocking attempt happens; a drop never waits for the peer's
+/// close_notify; and nobody learns the outcome. Call [`close`](Self::close)
+/// when the outcome matters. [`into_inner`](Self::into_inner) sends nothing.
+///
+/// # Runtime
+///
+/// Deadlines use `tokio::time`: call `close` and `poll_shutdown` inside a
+/// runtime with the time driver enabled.
+pub struct GracefulStream<S: TlsBackend> {
+    /// `None` only after [`GracefulStream::into_inner`] or inside `Drop`.
+    pub(crate) io: Option<S>,
+    pub(crate) machine: Machine,
+    pub(crate) config: Config,
+    pub(crate) token: CancellationToken,
+    /// Created on the first read that has to wait, then reused.
+    pub(crate) cancelled: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    /// Created when a close step first has to wait, then reused.
+    pub(crate) deadline: Option<Deadline>,
+    /// The sticky failure, once the machine reached `Failed`.
+    pub(crate) error: Option<Error>,
+    pub(crate) stats: Stats,
+    /// Moves an unfinished close into a background task; set by constructors
+    /// whose bounds allow spawning.
+    finish_in_background: Option<fn(GracefulStream<S>)>,
+}
+
+impl<S: TlsBackend + Send + 'static> GracefulStream<S> {
+    /// Wraps an established TLS stream with the default [`Config`].
+    ///
+    /// `token` is usually a child of a server-wide token
+    /// ([`CancellationToken::child_token`]): cancelling it ends pending reads
+    /// with [`ReadOutcome::Cancelled`](crate::ReadOutcome::Cancelled).
+    pub fn new(stream: S, token: CancellationToken) -> Self {
+        Self::with_config(stream, token, Config::default())
+    }
+
+    /// Wraps an established TLS stream with the given deadlines.
+    pub fn with_config(stream: S, token: CancellationToken, config: Config) -> Self {
+        let mut this = Self::new_local(stream, token, config);
+        this.finish_in_background = Some(spawn_finish::<S>);
+        this
+    }
+}
+
+impl<S: TlsBackend> GracefulStream<S> {
+    /// Like [`with_config`](Self::with_config), for streams that are not
+    /// `Send + 'static`: a drop makes only the non-blocking attempt (see
+    /// [Dropping](#dropping)), never a background task.
+    pub fn new_local(stream: S, token: CancellationToken, config: Config) -> Self {
+        GracefulStream {
+            io: Some(stream),
+            machine: Machine::new(),
+            config,
+            token,
+            cancelled: None,
+            deadline: None,
+            error: None,
+            stats: Stats::default(),
+            finish_in_background: None,
+        }
+    }
+
+    /// The wrapped TLS stream.
+    pub fn get_ref(&self) -> &S {
+        self.io
+            .as_ref()
+            .expect("stream present until into_inner or drop")
+    }
+
+    /// The wrapped TLS stream, mutably. Reading, writing or closing through
+    /// it bypasses the state machine: the outcomes reported afterwards may be
+    /// wrong.
+    pub fn get_mut(&mut self) -> &mut S {
+        self.io
+            .as_mut()
+            .expect("stream present until into_inner or drop")
+    }
+
+    /// Unwraps the TLS stream without sending anything: no close_notify.
+    pub fn into_inner(mut self) -> S {
+        self.io
+            .take()
+            .expect("stream present until into_inner or drop")
+    }
+
+    /// The state machine: where each direction stands.
+    pub fn state(&self) -> Machine {
+        self.machine
+    }
+
+    /// The cancellation token this stream watches.
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// The deadlines this stream closes within.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Byte counts so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The negotiated TLS version, e.g. `TLSv1_3`.
+    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.get_ref().protocol_version()
+    }
+
+    /// Feeds an event to the machine and performs the one action it can ask
+    /// for: queueing close_notify.
+    pub(crate) fn handle(&mut self, event: Event) -> Output {
+        let output = self.machine.handle(event);
+        if output == Output::QueueCloseNotify {
+            self.get_mut().queue_close_notify();
+        }
+        output
+    }
+
+    /// Records a failure from the TLS stream: decides TLS vs transport by the
+    /// backend's type check, moves the machine to `Failed`, keeps the error.
+    pub(crate) fn fail(&mut self, error: std::io::Error) -> Error {
+        let tls = self.get_ref().is_tls_error(&error);
+        let (error, event) = if tls {
+            let kind = error.kind();
+            let inner: std::sync::Arc<dyn std::error::Error + Send + Sync> =
+                match error.into_inner() {
+                    Some(inner) => inner.into(),
+                    None => std::sync::Arc::new(std::io::Error::from(kind)),
+                };
+            (Error::Tls(inner), Event::TlsError)
+        } else {
+            (
+                Error::Transport(std::sync::Arc::new(error)),
+                Event::TransportError,
+            )
+        };
+        self.handle(event);
+        if self.error.is_none() {
+            self.error = Some(error);
+        }
+        self.stored_error()
+    }
+
+    /// The sticky error. `Closed` if the machine failed without one (which
+    /// the shell never does).
+    pub(crate) fn stored_error(&self) -> Error {
+        self.error.clone().unwrap_or(Error::Closed)
+    }
+}
+
+/// Finishes a close started by `Drop` in a background task, bounded by the
+/// flush timeout; the task's own drop then only drains reads.
+fn spawn_finish<S: TlsBackend + Send + 'static>(mut stream: GracefulStream<S>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let _ = std::future::poll_fn(|cx| stream.poll_close_mode(cx, false, true)).await;
+        });
+    }
+}
+
+impl<S: TlsBackend> Drop for GracefulStream<S> {
+    fn drop(&mut self) {
+        if self.io.is_none() {
+            return;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        self.handle(Event::Close { await_peer: false });
+        let finished = self.poll_close_mode(&mut cx, false, false).is_ready();
+        self.drain_without_blocking(&mut cx);
+        if finished {
+            return;
+        }
+        if let Some(spawn) = self.finish_in_background {
+            let background = GracefulStream {
+                io: self.io.take(),
+                machine: self.machine,
+                config: self.config,
+                token: self.token.clone(),
+                cancelled: None,
+                deadline: None,
+                error: self.error.take(),
+                stats: self.stats,
+                finish_in_background: None,
+            };
+            spawn(background);
+        }
+    }
+}
+
+impl<S: TlsBackend + fmt::Debug> fmt::Debug for GracefulStream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GracefulStream")
+            .field("io", &self.io)
+            .field("machine", &self.machine)
+            .field("config", &self.config)
+            .field("cancelled", &self.token.is_cancelled())
+            .field("error", &self.error)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,221 @@
+//! Real rustls client/server pairs for the tests: in memory over
+//! `tokio::io::duplex` and over loopback TCP.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
+use tokio::io::DuplexStream;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
+
+/// The TLS versions every behaviour is tested with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Tls12,
+    Tls13,
+}
+
+pub const VERSIONS: [Version; 2] = [Version::Tls12, Version::Tls13];
+
+impl Version {
+    fn rustls(self) -> &'static SupportedProtocolVersion {
+        match self {
+            Version::Tls12 => &rustls::version::TLS12,
+            Version::Tls13 => &rustls::version::TLS13,
+        }
+    }
+
+    pub fn protocol(self) -> rustls::ProtocolVersion {
+        match self {
+            Version::Tls12 => rustls::ProtocolVersion::TLSv1_2,
+            Version::Tls13 => rustls::ProtocolVersion::TLSv1_3,
+        }
+    }
+}
+
+pub fn cert_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/certs")
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+pub fn server_config(version: Version) -> Arc<ServerConfig> {
+    let dir = cert_dir();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .expect("server.pem")
+        .collect::<Result<_, _>>()
+        .expect("parse server.pem");
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key");
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[version.rustls()])
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server cert");
+    Arc::new(config)
+}
+
+pub fn client_config(version: Version) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(cert_dir().join("ca.pem")).expect("ca.pem") {
+        roots.add(cert.expect("parse ca.pem")).expect("add CA");
+    }
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[version.rustls()])
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// Handshakes a client and a server over any pair of connected transports.
+pub async fn handshake<IO>(
+    version: Version,
+    client_io: IO,
+    server_io: IO,
+) -> (client::TlsStream<IO>, server::TlsStream<IO>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let connector = TlsConnector::from(client_config(version));
+    let acceptor = TlsAcceptor::from(server_config(version));
+    let name = ServerName::try_from("localhost").expect("server name");
+    let (client, server) = tokio::join!(
+        connector.connect(name, client_io),
+        acceptor.accept(server_io)
+    );
+    let client = client.expect("client handshake");
+    let server = server.expect("server handshake");
+    assert_eq!(
+        client.get_ref().1.protocol_version(),
+        Some(version.protocol())
+    );
+    (client, server)
+}
+
+/// An in-memory pair; `capacity` bounds each direction's buffer, so a small
+/// value models a peer that stops reading.
+pub async fn duplex_pair(
+    version: Version,
+    capacity: usize,
+) -> (
+    client::TlsStream<DuplexStream>,
+    server::TlsStream<DuplexStream>,
+) {
+    let (a, b) = tokio::io::duplex(capacity);
+    handshake(version, a, b).await
+}
+
+/// A loopback TCP pair.
+pub async fn tcp_pair(
+    version: Version,
+) -> (client::TlsStream<TcpStream>, server::TlsStream<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (client_io, server_io) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    let client_io = client_io.expect("connect");
+    let (server_io, _) = server_io.expect("accept");
+    handshake(version, client_io, server_io).await
+}
+
+/// Which end of the connection the `GracefulStream` under test is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+pub const SIDES: [Side; 2] = [Side::Client, Side::Server];
+
+/// Every side × version combination.
+pub fn cases() -> impl Iterator<Item = (Side, Version)> {
+    SIDES
+        .into_iter()
+        .flat_map(|side| VERSIONS.into_iter().map(move |version| (side, version)))
+}
+
+pub type Tls<IO> = tokio_rustls::TlsStream<IO>;
+
+fn orient<IO>(
+    side: Side,
+    client: client::TlsStream<IO>,
+    server: server::TlsStream<IO>,
+) -> (Tls<IO>, Tls<IO>) {
+    match side {
+        Side::Client => (client.into(), server.into()),
+        Side::Server => (server.into(), client.into()),
+    }
+}
+
+/// (ours, peer) in memory; `capacity` bounds each direction.
+pub async fn duplex_sides(
+    side: Side,
+    version: Version,
+    capacity: usize,
+) -> (Tls<DuplexStream>, Tls<DuplexStream>) {
+    let (client, server) = duplex_pair(version, capacity).await;
+    orient(side, client, server)
+}
+
+/// (ours, peer) over loopback TCP.
+pub async fn tcp_sides(side: Side, version: Version) -> (Tls<TcpStream>, Tls<TcpStream>) {
+    let (client, server) = tcp_pair(version).await;
+    orient(side, client, server)
+}
+
+/// What a bare tokio-rustls peer saw when reading to the end.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PeerSaw {
+    /// Everything it read, then the close_notify.
+    CloseNotify(Vec<u8>),
+    /// Everything it read, then a transport EOF without close_notify.
+    Truncated(Vec<u8>),
+    /// Another error.
+    Error(std::io::ErrorKind),
+}
+
+/// Reads a bare tokio-rustls stream to its end, by rustls' own verdict:
+/// `Ok(0)` is close_notify, `UnexpectedEof` a truncation.
+pub async fn peer_read_to_end<IO>(peer: &mut Tls<IO>) -> PeerSaw
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let mut data = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match peer.read(&mut buf).await {
+            Ok(0) => return PeerSaw::CloseNotify(data),
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return PeerSaw::Truncated(data)
+            }
+            Err(e) => return PeerSaw::Error(e.kind()),
+        }
+    }
+}
+
+/// Deterministic test payload.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + i / 251) as u8).collect()
+}
+
+/// Shuts the peer's transport write half without close_notify: a truncation.
+pub async fn truncate<IO>(peer: &mut Tls<IO>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt;
+    peer.flush().await.expect("peer flush");
+    peer.get_mut()
+        .0
+        .shutdown()
+        .await
+        .expect("peer transport shutdown");
+}

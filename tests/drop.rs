@@ -1,0 +1,112 @@
+//! Dropping without close() still delivers close_notify, within bounds.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use graceful_tls::{CancellationToken, Config, GracefulStream};
+use tokio::io::AsyncWriteExt;
+
+#[tokio::test]
+async fn drop_sends_close_notify() {
+    for (side, version) in cases() {
+        let (ours, mut peer) = duplex_sides(side, version, 64 * 1024).await;
+        let mut ours = GracefulStream::new(ours, CancellationToken::new());
+        ours.write_all(b"then dropped").await.unwrap();
+        drop(ours);
+        assert_eq!(
+            peer_read_to_end(&mut peer).await,
+            PeerSaw::CloseNotify(b"then dropped".to_vec()),
+            "{side:?} {version:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn drop_sends_close_notify_over_tcp() {
+    for (side, version) in cases() {
+        let (ours, mut peer) = tcp_sides(side, version).await;
+        let mut ours = GracefulStream::new(ours, CancellationToken::new());
+        ours.write_all(b"tcp drop").await.unwrap();
+        // The peer's session tickets (TLS 1.3) sit unread in our socket: the
+        // drop drains them so the kernel sends FIN, not RST.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(ours);
+        assert_eq!(
+            peer_read_to_end(&mut peer).await,
+            PeerSaw::CloseNotify(b"tcp drop".to_vec()),
+            "{side:?} {version:?}"
+        );
+    }
+}
+
+/// The transport cannot take everything at once: the drop hands the rest to
+/// a background task, which delivers data and close_notify once the peer
+/// reads again.
+#[tokio::test(start_paused = true)]
+async fn drop_finishes_in_background() {
+    for (side, version) in cases() {
+        let (ours, mut peer) = duplex_sides(side, version, 1024).await;
+        let mut ours = GracefulStream::new(ours, CancellationToken::new());
+        let sent = pattern(200_000);
+        let writer = tokio::spawn(async move {
+            ours.write_all(&sent).await.unwrap();
+            drop(ours); // pending TLS records are still buffered in rustls
+            sent
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let saw = peer_read_to_end(&mut peer).await;
+        let sent = writer.await.unwrap();
+        assert!(saw == PeerSaw::CloseNotify(sent), "{side:?} {version:?}");
+    }
+}
+
+/// A peer that never reads cannot keep a dropped stream alive: after the
+/// flush timeout the background task gives up and releases the transport.
+#[tokio::test(start_paused = true)]
+async fn drop_with_stalled_peer_is_bounded() {
+    let (ours, mut peer) = duplex_sides(Side::Client, Version::Tls13, 1024).await;
+    let config = Config::default().flush_timeout(Duration::from_millis(500));
+    let mut ours = GracefulStream::with_config(ours, CancellationToken::new(), config);
+    let _ =
+        tokio::time::timeout(Duration::from_millis(10), ours.write_all(&pattern(100_000))).await;
+    drop(ours);
+    // Long after the flush timeout, the peer finds the transport gone
+    // without a close_notify (it never read, so it could not get one).
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let saw = peer_read_to_end(&mut peer).await;
+    assert!(!matches!(saw, PeerSaw::CloseNotify(_)), "{saw:?}");
+}
+
+/// Outside any runtime the drop makes its non-blocking attempt and does not
+/// panic.
+#[test]
+fn drop_outside_a_runtime() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (ours, mut peer) = runtime.block_on(async {
+        let (ours, peer) = duplex_sides(Side::Server, Version::Tls12, 64 * 1024).await;
+        let mut ours = GracefulStream::new(ours, CancellationToken::new());
+        ours.write_all(b"no runtime").await.unwrap();
+        (ours, peer)
+    });
+    std::thread::spawn(move || drop(ours))
+        .join()
+        .expect("drop must not panic");
+    let saw = runtime.block_on(peer_read_to_end(&mut peer));
+    assert_eq!(saw, PeerSaw::CloseNotify(b"no runtime".to_vec()));
+}
+
+/// `into_inner` hands the stream back and sends nothing.
+#[tokio::test]
+async fn into_inner_sends_nothing() {
+    let (ours, mut peer) = duplex_sides(Side::Client, Version::Tls13, 64 * 1024).await;
+    let ours = GracefulStream::new(ours, CancellationToken::new());
+    let mut inner = ours.into_inner();
+    inner.write_all(b"raw").await.unwrap();
+    truncate(&mut inner).await;
+    assert_eq!(
+        peer_read_to_end(&mut peer).await,
+        PeerSaw::Truncated(b"raw".to_vec())
+    );
+}

@@ -1,0 +1,111 @@
+//! The outcomes through tokio's `AsyncRead` / `AsyncWrite`: `read_to_end`,
+//! `tokio::io::split`, `tokio_util::codec::Framed`.
+
+mod common;
+
+use common::*;
+use futures::{SinkExt, StreamExt};
+use graceful_tls::{CancellationToken, Error, GracefulStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::codec::{Framed, LinesCodec};
+
+#[test]
+fn wrapper_is_send_sync_unpin_static() {
+    fn check<T: Send + Sync + Unpin + 'static>() {}
+    check::<GracefulStream<tokio_rustls::TlsStream<tokio::net::TcpStream>>>();
+    check::<GracefulStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>();
+    check::<GracefulStream<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>>();
+}
+
+#[tokio::test]
+async fn close_notify_is_eof_and_truncation_is_an_error() {
+    for (side, version) in cases() {
+        let (ours, mut peer) = duplex_sides(side, version, 64 * 1024).await;
+        let mut ours = GracefulStream::new(ours, CancellationToken::new());
+        peer.write_all(b"complete").await.unwrap();
+        peer.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        ours.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"complete");
+
+        let (ours, mut peer) = duplex_sides(side, version, 64 * 1024).await;
+        let mut ours = GracefulStream::new(ours, CancellationToken::new());
+        peer.write_all(b"partial").await.unwrap();
+        truncate(&mut peer).await;
+        let mut got = Vec::new();
+        let err = ours.read_to_end(&mut got).await.unwrap_err();
+        assert_eq!(got, b"partial", "data before the error is delivered");
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert!(
+            matches!(Error::from_io(&err), Some(Error::AbruptEof)),
+            "{err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cancel_is_connection_aborted() {
+    let (ours, _peer) = duplex_sides(Side::Client, Version::Tls13, 64 * 1024).await;
+    let token = CancellationToken::new();
+    let mut ours = GracefulStream::new(ours, token.clone());
+    let reader = tokio::spawn(async move {
+        let mut buf = [0u8; 16];
+        let err = ours.read(&mut buf).await.unwrap_err();
+        (ours, err)
+    });
+    tokio::task::yield_now().await;
+    token.cancel();
+    let (_ours, err) = reader.await.unwrap();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted);
+    assert!(matches!(Error::from_io(&err), Some(Error::Cancelled)));
+}
+
+/// `tokio::io::split`: the write half shuts down (close_notify) while the
+/// read half keeps reading the peer's answer to the end.
+#[tokio::test]
+async fn split_halves_half_close() {
+    for (side, version) in cases() {
+        let (ours, mut peer) = tcp_sides(side, version).await;
+        let ours = GracefulStream::new(ours, CancellationToken::new());
+        let (mut rd, mut wr) = tokio::io::split(ours);
+        let peer_task = tokio::spawn(async move {
+            let saw = peer_read_to_end(&mut peer).await;
+            peer.write_all(b"answer").await.unwrap();
+            peer.shutdown().await.unwrap();
+            saw
+        });
+        wr.write_all(b"question").await.unwrap();
+        wr.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        rd.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"answer", "{side:?} {version:?}");
+        assert_eq!(
+            peer_task.await.unwrap(),
+            PeerSaw::CloseNotify(b"question".to_vec())
+        );
+    }
+}
+
+/// `Framed` over the wrapper: lines both ways, `SinkExt::close` sends
+/// close_notify, the peer's close_notify ends the stream of frames.
+#[tokio::test]
+async fn framed_lines() {
+    let (ours, peer) = duplex_sides(Side::Client, Version::Tls13, 64 * 1024).await;
+    let ours = GracefulStream::new(ours, CancellationToken::new());
+    let mut ours = Framed::new(ours, LinesCodec::new());
+    let mut peer = Framed::new(peer, LinesCodec::new());
+    ours.send("ping").await.unwrap();
+    assert_eq!(peer.next().await.unwrap().unwrap(), "ping");
+    peer.send("pong").await.unwrap();
+    assert_eq!(ours.next().await.unwrap().unwrap(), "pong");
+    SinkExt::<&str>::close(&mut ours).await.unwrap();
+    assert!(
+        peer.next().await.is_none(),
+        "close_notify ends the peer's frames"
+    );
+    SinkExt::<&str>::close(&mut peer).await.unwrap();
+    assert!(
+        ours.next().await.is_none(),
+        "the peer's close_notify ends ours"
+    );
+}
