@@ -110,3 +110,28 @@ async fn into_inner_sends_nothing() {
         PeerSaw::Truncated(b"raw".to_vec())
     );
 }
+
+/// Bytes the peer sent that we never read turn the kernel's close into an
+/// RST, which can overtake our close_notify on a real network. The drop
+/// drains them without blocking first; either way the peer must get
+/// close_notify. (On Linux loopback the close_notify survives the RST, so
+/// this pins the outcome, not the drain itself.)
+#[tokio::test]
+async fn drop_with_unread_peer_data_still_delivers_close_notify() {
+    for (side, version) in cases() {
+        let (ours, mut peer) = tcp_sides(side, version).await;
+        let mut ours = GracefulStream::new(ours, CancellationToken::new());
+        peer.write_all(&pattern(10_000)).await.unwrap();
+        peer.flush().await.unwrap();
+        // Let the peer's bytes reach our socket's receive buffer (loopback).
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        ours.write_all(b"bye").await.unwrap();
+        drop(ours);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            peer_read_to_end(&mut peer).await,
+            PeerSaw::CloseNotify(b"bye".to_vec()),
+            "{side:?} {version:?}"
+        );
+    }
+}
