@@ -7,6 +7,9 @@ mod backend;
 mod close;
 mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod io;
 pub mod machine;
 mod machine_dot;

@@ -15,14 +15,21 @@
 //! ```text
 //! read:  Open ──Cancel──▶ Cancelled
 //!          │                  │
-//!          ├─PeerCloseNotify──┴─▶ CloseNotify      (terminal, sticky)
-//!          ├─TransportEof─────┴─▶ AbruptEof        (terminal, sticky)
-//!          └─TlsError/TransportError─▶ Failed      (terminal, sticky)
+//!          ├─PeerCloseNotify──┴─▶ CloseNotify      (terminal)
+//!          ├─TransportEof─────┴─▶ AbruptEof        (terminal)
+//!          └─TlsError/TransportError─▶ Failed      (final)
 //!
 //! write: Open ──Close──▶ Flushing ──Flushed──▶ AwaitingPeer ──PeerCloseNotify──▶ ShuttingDown(o) ──ShutdownDone/Deadline──▶ Closed(o)
 //!                          │  └──Flushed (peer already closed / no wait)──────────────────▶ ShuttingDown(o)
 //!                          └──Deadline──▶ ShuttingDown(FlushTimeout)
 //! ```
+//!
+//! `Cancelled` only stops reads from waiting on the transport: a later
+//! [`Event::Close`] still reads the peer's end, so it can become
+//! `CloseNotify` or `AbruptEof`. `CloseNotify` and `AbruptEof` never change
+//! except to `Failed`: a fatal error (say, a reset while we write our
+//! close_notify) ends the whole connection, and every later read reports it.
+//! `Failed` never changes. The fuzz target `machine` checks exactly this.
 //!
 //! [`Machine::dot`] renders the full transition graph, derived from
 //! [`Machine::handle`] itself, as Graphviz DOT.

@@ -68,7 +68,8 @@ pub enum CloseOutcome {
     /// We sent close_notify and the peer answered with its own within
     /// `peer_close_timeout`: both sides know the data is complete.
     PeerConfirmed,
-    /// The peer's close_notify arrived before we began closing; we answered
+    /// The peer's close_notify arrived before ours was on the wire (before we
+    /// began closing, or while our flush was still running); we answered
     /// with ours.
     PeerClosedFirst,
     /// We sent close_notify; `peer_close_timeout` is zero, so we did not wait

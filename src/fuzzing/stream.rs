@@ -1,0 +1,232 @@
+//! Fuzz target `stream`: the real [`GracefulStream`] over a real rustls
+//! pair, connected by the scripted [`transport`](super::transport).
+//!
+//! The input is one [`Script`]: a [`Setup`], then [`Step`]s (one operation of
+//! ours and one of the bare peer, run concurrently within a time budget),
+//! with every transport read and write taking its decision from the bytes in
+//! between. All of it runs on a current-thread runtime with paused time, so
+//! deadlines are deterministic and every run ends. At the end our side
+//! closes (bounded by `2 × flush + peer`), is dropped, and the peer reads to
+//! the end. The `Ledger` (`stream_check.rs`) checks every report against
+//! what the other side really did.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use arbitrary::Arbitrary;
+use rustls::pki_types::ServerName;
+use tokio::time::{timeout, Instant};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use super::stream_check::{Failure, Ledger};
+use super::stream_ops::{ours_op, peer_op, Ours, Tls};
+use super::transport::{End, Wire};
+use super::{tls, Script};
+use crate::{CancellationToken, Config, GracefulStream};
+
+/// At most this many steps per run.
+pub const MAX_STEPS: usize = 40;
+
+const CAPACITIES: [usize; 8] = [64, 300, 1024, 4096, 16_500, 65_536, 1 << 20, 1 << 24];
+
+/// The connection, from the first bytes of the input.
+#[derive(Debug, Clone, Copy, Arbitrary)]
+pub struct Setup {
+    /// TLS 1.3, else TLS 1.2.
+    pub tls13: bool,
+    /// Our side is the client, else the server.
+    pub ours_is_client: bool,
+    /// Index into the pipe capacities (each direction).
+    pub capacity: u8,
+    /// `Config::flush_timeout` in units of 10 ms.
+    pub flush: u8,
+    /// `Config::peer_close_timeout` in units of 10 ms.
+    pub peer: u8,
+    /// What the peer does while our final close runs.
+    pub finish: PeerOp,
+}
+
+/// One step: both operations run concurrently for at most `10 × budget` ms.
+#[derive(Debug, Clone, Copy, Arbitrary)]
+pub struct Step {
+    /// What the application does with the `GracefulStream`.
+    pub ours: OursOp,
+    /// What the bare tokio-rustls peer does.
+    pub peer: PeerOp,
+    /// Time budget of the step in units of 10 ms.
+    pub budget: u8,
+}
+
+/// Operations on our `GracefulStream`.
+#[derive(Debug, Clone, Copy, Arbitrary)]
+pub enum OursOp {
+    /// Nothing.
+    Idle,
+    /// Write this many bytes (modulo 20 000).
+    Write(u16),
+    /// One `read_outcome` into a buffer of this size (at least 1).
+    Read(u16),
+    /// `read_outcome` until a terminal outcome.
+    ReadToEnd,
+    /// `AsyncWrite::poll_flush`.
+    Flush,
+    /// Cancel the token.
+    Cancel,
+    /// `close()`.
+    Close,
+    /// `AsyncWrite::poll_shutdown`.
+    Shutdown,
+    /// Drop the stream (no more operations of ours).
+    Drop,
+}
+
+/// Operations of the bare peer.
+#[derive(Debug, Clone, Copy, Arbitrary)]
+pub enum PeerOp {
+    /// Nothing (it stops reading).
+    Idle,
+    /// Write this many bytes (modulo 20 000).
+    Write(u16),
+    /// One read into a buffer of this size (at least 1).
+    Read(u16),
+    /// Read until close_notify, EOF or an error.
+    ReadToEnd,
+    /// Send close_notify and flush it, keeping the transport open.
+    CloseNotify,
+    /// close_notify, then shut the transport's write half.
+    Shutdown,
+    /// Read to the end, then close_notify and shut down.
+    Answer,
+    /// Shut the transport's write half without close_notify.
+    Truncate,
+    /// Reset the connection: every later read and write fails, both ways.
+    Reset,
+}
+
+/// Runs the fuzz input; panics on any broken invariant or a run that does
+/// not end.
+pub fn run(input: &[u8]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let limit = Duration::from_secs(24 * 60 * 60);
+        timeout(limit, play(input))
+            .await
+            .expect("the run did not end: something hangs");
+    });
+}
+
+async fn play(input: &[u8]) {
+    let mut script = Script::new(input);
+    let Some(setup) = script.arbitrary::<Setup>() else {
+        return;
+    };
+    let capacity = CAPACITIES[usize::from(setup.capacity % 8)];
+    let (wire, ours_end, peer_end) = Wire::pair(script, capacity);
+    let (ours, mut peer) = handshake(setup, ours_end, peer_end).await;
+    wire.start_script();
+    let config = Config::default()
+        .flush_timeout(Duration::from_millis(u64::from(setup.flush) * 10))
+        .peer_close_timeout(Duration::from_millis(u64::from(setup.peer) * 10));
+    let token = CancellationToken::new();
+    let mut ours = Some(GracefulStream::with_config(ours, token.clone(), config));
+    let ledger = RefCell::new(Ledger::new(wire.clone(), u64::from(setup.peer) * 10));
+    let trace = std::env::var_os("FUZZ_TRACE").is_some();
+    if trace {
+        eprintln!("{setup:?} capacity {capacity}");
+    }
+    for _ in 0..MAX_STEPS {
+        let Some(step) = wire.next::<Step>() else {
+            break;
+        };
+        if trace {
+            eprintln!("{:?} {step:?}", tokio::time::Instant::now());
+        }
+        let budget = Duration::from_millis(u64::from(step.budget) * 10);
+        let both = async {
+            tokio::join!(
+                ours_op(&mut ours, &token, &ledger, step.ours),
+                peer_op(&mut peer, &wire, &ledger, step.peer)
+            )
+        };
+        let _ = timeout(budget, both).await;
+    }
+    finish(ours, peer, &wire, &ledger, setup, config).await;
+}
+
+async fn handshake(setup: Setup, ours: End, peer: End) -> (Tls, Tls) {
+    let (client_config, server_config) = tls::configs(setup.tls13);
+    let connector = TlsConnector::from(client_config);
+    let acceptor = TlsAcceptor::from(server_config);
+    let name = ServerName::try_from("localhost").expect("server name");
+    let (client_io, server_io) = if setup.ours_is_client {
+        (ours, peer)
+    } else {
+        (peer, ours)
+    };
+    let (client, server) = tokio::join!(
+        connector.connect(name, client_io),
+        acceptor.accept(server_io)
+    );
+    let client = Tls::from(client.expect("client handshake"));
+    let server = Tls::from(server.expect("server handshake"));
+    if setup.ours_is_client {
+        (client, server)
+    } else {
+        (server, client)
+    }
+}
+
+/// Our final close, concurrent with the peer's `finish` operation; then the
+/// drop, and the peer reads to the end.
+async fn finish(
+    mut ours: Option<Ours>,
+    mut peer: Tls,
+    wire: &Wire,
+    ledger: &RefCell<Ledger>,
+    setup: Setup,
+    config: Config,
+) {
+    let bound = 2 * config.get_flush_timeout() + config.get_peer_close_timeout();
+    let slack = Duration::from_secs(10);
+    if let Some(stream) = ours.as_mut() {
+        let closing = async {
+            ledger.borrow_mut().begin_close(stream.state());
+            let started = Instant::now();
+            let result = stream.close().await.map_err(|e| Failure::of(&e));
+            let elapsed = started.elapsed();
+            assert!(elapsed <= bound, "close took {elapsed:?}, bound {bound:?}");
+            ledger.borrow_mut().ours_closed(result, stream.stats());
+        };
+        let peer_side = timeout(
+            bound + slack,
+            peer_op(&mut peer, wire, ledger, setup.finish),
+        );
+        let (closed, _) = tokio::join!(timeout(bound + slack, closing), peer_side);
+        closed.expect("close() did not return");
+    }
+    drop(ours);
+    let reading = timeout(
+        bound + slack,
+        peer_op(&mut peer, wire, ledger, PeerOp::ReadToEnd),
+    );
+    reading
+        .await
+        .expect("the peer's read to the end did not end");
+    let ledger = ledger.borrow();
+    if std::env::var_os("FUZZ_TRACE").is_some() {
+        eprintln!(
+            "end: close {:?}, read {:?}, peer {:?}, faults {:?}/{:?}",
+            ledger.ours_close,
+            ledger.ours_terminal,
+            ledger.peer_end,
+            wire.facts(super::transport::Side::Ours),
+            wire.facts(super::transport::Side::Peer)
+        );
+    }
+    assert!(ledger.peer_end.is_some(), "the peer saw no end");
+    ledger.check_end();
+}

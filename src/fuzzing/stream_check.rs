@@ -1,0 +1,334 @@
+//! The stream harness' ledger: what each side really did, and the checks
+//! that what the other side reports matches it.
+
+use std::io;
+
+use crate::fuzzing::transport::{PipeFacts, Side, Wire};
+use crate::machine::{Machine, WriteState};
+use crate::{CloseOutcome, Error, ReadOutcome, Stats};
+
+/// An error, reduced to what the checks compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    Tls,
+    Transport(io::ErrorKind),
+    Closed,
+    FlushTimeout,
+    /// A read outcome carried through `io::Error` or a foreign error.
+    Other(io::ErrorKind),
+}
+
+impl Failure {
+    pub(crate) fn of(error: &Error) -> Self {
+        match error {
+            Error::Tls(_) => Failure::Tls,
+            Error::Transport(e) => Failure::Transport(e.kind()),
+            Error::Closed => Failure::Closed,
+            Error::FlushTimeout => Failure::FlushTimeout,
+            other => Failure::Other(other.io_kind()),
+        }
+    }
+
+    pub(crate) fn of_io(error: &io::Error) -> Self {
+        Error::from_io(error).map_or(Failure::Other(error.kind()), Failure::of)
+    }
+}
+
+/// How the bare peer's reading ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerSaw {
+    CloseNotify,
+    Truncated,
+    Error(io::ErrorKind),
+}
+
+/// Everything both sides did, in the order they did it.
+#[derive(Debug)]
+pub(crate) struct Ledger {
+    pub(crate) wire: Wire,
+    pub(crate) peer_ms: u64,
+    /// Plaintext bytes our writes accepted (byte `i` is `pattern(OURS, i)`).
+    pub(crate) ours_tx: usize,
+    /// A write that failed part-way: rustls may have sent some of it.
+    pub(crate) ours_tx_maybe: usize,
+    pub(crate) ours_terminal: Option<Result<ReadOutcome, Failure>>,
+    pub(crate) ours_close: Option<Result<CloseOutcome, Failure>>,
+    pub(crate) cancelled: bool,
+    /// Set when close(), shutdown() or drop first ran.
+    pub(crate) close_began: bool,
+    pub(crate) failed_before_close: bool,
+    pub(crate) shutdown_called: bool,
+    pub(crate) dropped_failed: Option<bool>,
+    /// The peer's close_notify was in the pipe when our close began.
+    pub(crate) peer_cn_flushed_at_close: bool,
+    /// Plaintext bytes the peer's writes accepted before its close_notify
+    /// (byte `i` is `pattern(PEER, i)`).
+    pub(crate) peer_tx: usize,
+    pub(crate) peer_tx_maybe: usize,
+    pub(crate) peer_tx_after_cn: u64,
+    pub(crate) peer_rx: usize,
+    pub(crate) peer_end: Option<PeerSaw>,
+    pub(crate) peer_cn_queued: bool,
+    pub(crate) peer_cn_flushed: bool,
+}
+
+/// Salt of the bytes we write.
+pub(crate) const OURS: u8 = 0x5a;
+/// Salt of the bytes the peer writes.
+pub(crate) const PEER: u8 = 0xa5;
+
+/// Byte `pos` of a side's plaintext: any loss, duplication or reordering
+/// shows as a mismatch.
+pub(crate) fn pattern(salt: u8, pos: usize) -> u8 {
+    let x = (pos as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> 56) as u8 ^ salt
+}
+
+/// Fills `buf` with a side's plaintext from `pos` on.
+pub(crate) fn fill(salt: u8, pos: usize, buf: &mut [u8]) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = pattern(salt, pos + i);
+    }
+}
+
+fn matches_pattern(salt: u8, pos: usize, data: &[u8]) -> bool {
+    data.iter()
+        .enumerate()
+        .all(|(i, b)| *b == pattern(salt, pos + i))
+}
+
+fn faulted(wire: &Wire) -> bool {
+    wire.facts(Side::Ours).faulted || wire.facts(Side::Peer).faulted
+}
+
+impl Ledger {
+    pub(crate) fn new(wire: Wire, peer_ms: u64) -> Self {
+        Ledger {
+            wire,
+            peer_ms,
+            ours_tx: 0,
+            ours_tx_maybe: 0,
+            ours_terminal: None,
+            ours_close: None,
+            cancelled: false,
+            close_began: false,
+            failed_before_close: false,
+            shutdown_called: false,
+            dropped_failed: None,
+            peer_cn_flushed_at_close: false,
+            peer_tx: 0,
+            peer_tx_maybe: 0,
+            peer_tx_after_cn: 0,
+            peer_rx: 0,
+            peer_end: None,
+            peer_cn_queued: false,
+            peer_cn_flushed: false,
+        }
+    }
+
+    /// Direction peer → ours.
+    fn to_ours(&self) -> PipeFacts {
+        self.wire.facts(Side::Peer)
+    }
+
+    /// Direction ours → peer.
+    fn to_peer(&self) -> PipeFacts {
+        self.wire.facts(Side::Ours)
+    }
+
+    pub(crate) fn begin_close(&mut self, state: Machine) {
+        if !self.close_began {
+            self.close_began = true;
+            self.failed_before_close = state.write_state() == WriteState::Failed;
+            self.peer_cn_flushed_at_close = self.peer_cn_flushed;
+        }
+    }
+
+    pub(crate) fn ours_wrote(&mut self, n: usize) {
+        assert!(!self.close_began, "a write was accepted after close began");
+        self.ours_tx += n;
+    }
+
+    pub(crate) fn ours_write_failed(&mut self, failure: Failure, rest: usize) {
+        self.check_failure(failure, "write");
+        if failure == Failure::Closed {
+            assert!(self.close_began, "write refused as Closed before any close");
+        } else {
+            self.ours_tx_maybe = self.ours_tx_maybe.max(rest);
+        }
+    }
+
+    /// Any TLS or transport failure of ours needs an injected fault.
+    pub(crate) fn check_failure(&self, failure: Failure, what: &str) {
+        if matches!(failure, Failure::Tls | Failure::Transport(_)) {
+            assert!(
+                faulted(&self.wire),
+                "{what} failed with {failure:?}, nothing injected"
+            );
+        }
+    }
+
+    /// Checks one `read_outcome` result; `data` is what it filled, `before`
+    /// the stats before it. Returns whether the outcome was terminal.
+    pub(crate) fn ours_read(
+        &mut self,
+        result: Result<ReadOutcome, Failure>,
+        data: &[u8],
+        before: Stats,
+    ) -> bool {
+        let pos = (before.read() + before.discarded()) as usize;
+        if let Some(last) = self.ours_terminal {
+            let allowed = result == last
+                || result.is_err()
+                || (last == Ok(ReadOutcome::Cancelled)
+                    && matches!(
+                        result,
+                        Ok(ReadOutcome::CloseNotify | ReadOutcome::AbruptEof)
+                    ));
+            assert!(allowed, "terminal read {last:?} followed by {result:?}");
+        }
+        match result {
+            Ok(ReadOutcome::Data(n)) => {
+                assert!(n > 0 && n == data.len(), "Data({n}) filled {}", data.len());
+                let sent = self.peer_tx + self.peer_tx_maybe;
+                assert!(pos + n <= sent, "delivered {} of {sent} bytes", pos + n);
+                assert!(
+                    matches_pattern(PEER, pos, data),
+                    "delivered bytes {pos}..{} differ from what the peer wrote",
+                    pos + n
+                );
+                return false;
+            }
+            Ok(ReadOutcome::CloseNotify) => self.check_peer_closed(pos, "read CloseNotify"),
+            Ok(ReadOutcome::AbruptEof) => self.check_peer_eof("read AbruptEof"),
+            Ok(ReadOutcome::Cancelled) => assert!(self.cancelled, "Cancelled without cancel"),
+            Err(failure) => self.check_failure(failure, "read"),
+        }
+        self.ours_terminal = Some(result);
+        true
+    }
+
+    /// We report the peer's close_notify: it sent one, after everything.
+    fn check_peer_closed(&self, got: usize, what: &str) {
+        assert!(
+            self.peer_cn_queued,
+            "{what}, but the peer sent no close_notify"
+        );
+        let sent = self.peer_tx;
+        assert!(
+            (sent..=sent + self.peer_tx_maybe).contains(&got),
+            "{what} after {got} of {sent} bytes"
+        );
+    }
+
+    /// We report a truncation: the transport ended and the peer's
+    /// close_notify was not in the pipe before it (unless bytes were lost).
+    fn check_peer_eof(&self, what: &str) {
+        let pipe = self.to_ours();
+        assert!(pipe.eof_delivered || pipe.faulted, "{what} without any EOF");
+        assert!(
+            pipe.faulted || !self.peer_cn_flushed,
+            "{what}, but the peer's close_notify was in the pipe before the EOF"
+        );
+    }
+
+    /// Checks one result of `close()` (`idempotent`: not a `shutdown()`).
+    pub(crate) fn ours_closed(&mut self, result: Result<CloseOutcome, Failure>, stats: Stats) {
+        if let Some(first) = self.ours_close {
+            assert_eq!(result, first, "close() is not idempotent");
+            return;
+        }
+        let got = (stats.read() + stats.discarded()) as usize;
+        match result {
+            Ok(CloseOutcome::PeerConfirmed | CloseOutcome::PeerClosedFirst) => {
+                self.check_peer_closed(got, &format!("{result:?}"))
+            }
+            Ok(CloseOutcome::PeerEof) => self.check_peer_eof("PeerEof"),
+            Ok(CloseOutcome::PeerTimeout) => {
+                assert!(self.peer_ms > 0, "PeerTimeout with a zero peer timeout");
+                assert!(
+                    self.to_ours().faulted || !self.peer_cn_flushed_at_close,
+                    "PeerTimeout, but the peer's close_notify was waiting in the pipe"
+                );
+            }
+            Ok(CloseOutcome::NotAwaited) => assert!(
+                self.peer_ms == 0 || self.shutdown_called,
+                "NotAwaited although close() should wait"
+            ),
+            Ok(CloseOutcome::FlushTimeout) => self.check_flush_timeout(),
+            Err(failure) => {
+                self.check_failure(failure, "close");
+                assert_ne!(failure, Failure::Closed, "close() said Closed");
+            }
+        }
+        self.ours_close = Some(result);
+    }
+
+    pub(crate) fn check_flush_timeout(&self) {
+        assert!(
+            self.to_peer().write_pending,
+            "FlushTimeout, but the transport never refused a write"
+        );
+    }
+
+    /// Checks one read of the bare peer.
+    pub(crate) fn peer_read(&mut self, result: io::Result<usize>, data: &[u8]) {
+        match result {
+            Ok(0) => {
+                assert!(
+                    self.close_began && !self.failed_before_close,
+                    "the peer saw close_notify that we never sent"
+                );
+                let got = self.peer_rx;
+                let sent = self.ours_tx;
+                assert!(
+                    (sent..=sent + self.ours_tx_maybe).contains(&got),
+                    "close_notify after {got} of {sent} bytes written before it"
+                );
+                self.peer_end = Some(PeerSaw::CloseNotify);
+            }
+            Ok(n) => {
+                let pos = self.peer_rx;
+                let sent = self.ours_tx + self.ours_tx_maybe;
+                assert!(pos + n <= sent, "the peer got {} of {sent} bytes", pos + n);
+                assert!(
+                    matches_pattern(OURS, pos, &data[..n]),
+                    "the peer got bytes {pos}..{} different from ours",
+                    pos + n
+                );
+                self.peer_rx += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                let pipe = self.to_peer();
+                assert!(pipe.eof_delivered || pipe.faulted, "peer truncated w/o EOF");
+                self.peer_end = Some(PeerSaw::Truncated);
+            }
+            Err(e) => {
+                assert!(
+                    faulted(&self.wire),
+                    "the peer failed ({e}), nothing injected"
+                );
+                self.peer_end = Some(PeerSaw::Error(e.kind()));
+            }
+        }
+    }
+
+    /// After the peer read to the end: a close that flushed close_notify
+    /// over a clean direction must have been seen as one.
+    pub(crate) fn check_end(&self) {
+        let pipe = self.to_peer();
+        let flushed = match (self.ours_close, self.dropped_failed) {
+            (Some(Ok(outcome)), _) => outcome.close_notify_flushed(),
+            (None, Some(failed)) => !failed && !pipe.write_pending,
+            _ => false,
+        };
+        if flushed && !pipe.faulted {
+            assert_eq!(
+                self.peer_end,
+                Some(PeerSaw::CloseNotify),
+                "close_notify was flushed over a clean transport (close {:?})",
+                self.ours_close
+            );
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The operations of the stream target: ours on the `GracefulStream`, the
+//! peer's on a bare tokio-rustls stream. Each records what it did in the
+//! [`Ledger`], which checks every report as it comes.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
+
+use super::stream::{OursOp, PeerOp};
+use super::stream_check::{fill, Failure, Ledger, OURS, PEER};
+use super::transport::{End, Wire};
+use crate::machine::WriteState;
+use crate::{CancellationToken, GracefulStream};
+
+pub(super) type Tls = tokio_rustls::TlsStream<End>;
+pub(super) type Ours = GracefulStream<Tls>;
+
+pub(super) async fn ours_op(
+    ours: &mut Option<Ours>,
+    token: &CancellationToken,
+    ledger: &RefCell<Ledger>,
+    op: OursOp,
+) {
+    let Some(stream) = ours.as_mut() else {
+        return;
+    };
+    match op {
+        OursOp::Idle => {}
+        OursOp::Write(len) => {
+            let start = ledger.borrow().ours_tx;
+            let mut data = vec![0u8; usize::from(len % 20_000)];
+            fill(OURS, start, &mut data);
+            let mut off = 0;
+            while off < data.len() {
+                match stream.write(&data[off..]).await {
+                    Ok(n) => {
+                        assert!(n > 0, "write accepted nothing");
+                        let mut l = ledger.borrow_mut();
+                        l.ours_wrote(n);
+                        let counted = stream.stats().written();
+                        assert_eq!(counted, l.ours_tx as u64, "Stats::written is off");
+                        off += n;
+                    }
+                    Err(e) => {
+                        let rest = data.len() - off;
+                        return ledger
+                            .borrow_mut()
+                            .ours_write_failed(Failure::of_io(&e), rest);
+                    }
+                }
+            }
+        }
+        OursOp::Read(cap) => {
+            read_once(stream, ledger, usize::from(cap).max(1)).await;
+        }
+        OursOp::ReadToEnd => while !read_once(stream, ledger, 4096).await {},
+        OursOp::Flush => {
+            if let Err(e) = stream.flush().await {
+                ledger.borrow().check_failure(Failure::of_io(&e), "flush");
+            }
+        }
+        OursOp::Cancel => {
+            token.cancel();
+            ledger.borrow_mut().cancelled = true;
+        }
+        OursOp::Close => {
+            ledger.borrow_mut().begin_close(stream.state());
+            let result = stream.close().await.map_err(|e| Failure::of(&e));
+            ledger.borrow_mut().ours_closed(result, stream.stats());
+        }
+        OursOp::Shutdown => {
+            {
+                let mut l = ledger.borrow_mut();
+                l.begin_close(stream.state());
+                l.shutdown_called = true;
+            }
+            match stream.shutdown().await.map_err(|e| Failure::of_io(&e)) {
+                Ok(()) => {}
+                Err(Failure::FlushTimeout) => ledger.borrow().check_flush_timeout(),
+                Err(failure) => ledger.borrow().check_failure(failure, "shutdown"),
+            }
+        }
+        OursOp::Drop => {
+            let mut l = ledger.borrow_mut();
+            l.begin_close(stream.state());
+            let failed = stream.state().write_state() == WriteState::Failed;
+            l.dropped_failed = Some(failed);
+            drop(l);
+            *ours = None;
+        }
+    }
+}
+
+/// One `read_outcome`; returns whether it was terminal. After a cancel it
+/// must not wait at all.
+async fn read_once(stream: &mut Ours, ledger: &RefCell<Ledger>, cap: usize) -> bool {
+    let mut buf = vec![0u8; cap];
+    let mut read = ReadBuf::new(&mut buf);
+    let before = stream.stats();
+    let cancelled = ledger.borrow().cancelled;
+    let mut first = true;
+    let result = poll_fn(|cx| {
+        let poll = stream.poll_read_outcome(cx, &mut read);
+        assert!(
+            !(first && cancelled && poll.is_pending()),
+            "a read after cancel waited"
+        );
+        first = false;
+        poll
+    })
+    .await;
+    let filled = read.filled().len() as u64;
+    assert_eq!(stream.stats().read(), before.read() + filled, "Stats::read");
+    let result = result.map_err(|e| Failure::of(&e));
+    ledger.borrow_mut().ours_read(result, read.filled(), before)
+}
+
+pub(super) async fn peer_op(peer: &mut Tls, wire: &Wire, ledger: &RefCell<Ledger>, op: PeerOp) {
+    match op {
+        PeerOp::Idle => {}
+        PeerOp::Write(len) => peer_write(peer, ledger, usize::from(len % 20_000)).await,
+        PeerOp::Read(cap) => {
+            peer_read(peer, ledger, usize::from(cap).max(1)).await;
+        }
+        PeerOp::ReadToEnd => while !peer_read(peer, ledger, 16 * 1024).await {},
+        PeerOp::CloseNotify => peer_close_notify(peer, ledger).await,
+        PeerOp::Shutdown | PeerOp::Answer => {
+            if matches!(op, PeerOp::Answer) {
+                while !peer_read(peer, ledger, 16 * 1024).await {}
+            }
+            peer_close_notify(peer, ledger).await;
+            let _ = peer.get_mut().0.shutdown().await;
+        }
+        PeerOp::Truncate => {
+            if peer.flush().await.is_ok() {
+                let _ = peer.get_mut().0.shutdown().await;
+            }
+        }
+        PeerOp::Reset => wire.reset(),
+    }
+}
+
+async fn peer_write(peer: &mut Tls, ledger: &RefCell<Ledger>, len: usize) {
+    let (after_cn, start) = {
+        let l = ledger.borrow();
+        (l.peer_cn_queued, l.peer_tx + l.peer_tx_after_cn as usize)
+    };
+    let mut data = vec![0u8; len];
+    fill(PEER, start, &mut data);
+    let mut off = 0;
+    while off < len {
+        let Ok(n) = peer.write(&data[off..]).await else {
+            let mut l = ledger.borrow_mut();
+            if !after_cn {
+                l.peer_tx_maybe = l.peer_tx_maybe.max(len - off);
+            }
+            return;
+        };
+        let mut l = ledger.borrow_mut();
+        if after_cn {
+            l.peer_tx_after_cn += n as u64;
+        } else {
+            l.peer_tx += n;
+        }
+        off += n;
+    }
+}
+
+/// One read of the peer; returns whether its reading has ended.
+async fn peer_read(peer: &mut Tls, ledger: &RefCell<Ledger>, cap: usize) -> bool {
+    if ledger.borrow().peer_end.is_some() {
+        return true;
+    }
+    let mut buf = vec![0u8; cap];
+    let result = peer.read(&mut buf).await;
+    let mut l = ledger.borrow_mut();
+    l.peer_read(result, &buf);
+    l.peer_end.is_some()
+}
+
+async fn peer_close_notify(peer: &mut Tls, ledger: &RefCell<Ledger>) {
+    peer.get_mut().1.send_close_notify();
+    ledger.borrow_mut().peer_cn_queued = true;
+    if peer.flush().await.is_ok() {
+        ledger.borrow_mut().peer_cn_flushed = true;
+    }
+}

@@ -1,0 +1,321 @@
+//! A scripted in-memory transport, in the style of h2's fuzz `MockIo`: two
+//! bounded pipes whose every read and write consults the fuzz input for the
+//! chunk size, a `Pending` (woken at once), a stall in time, an EOF, an
+//! error or a flipped bit. Each pipe keeps a ledger of what it really did, so
+//! that the checks can tell what either side could have observed.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+use crate::fuzzing::Script;
+
+/// Which end: `Ours` is wrapped in `GracefulStream`, `Peer` is bare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The `GracefulStream` under test.
+    Ours = 0,
+    /// The bare tokio-rustls peer.
+    Peer = 1,
+}
+
+impl Side {
+    fn other(self) -> usize {
+        1 - self as usize
+    }
+}
+
+/// What one direction really did, written by its writer's [`Side`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PipeFacts {
+    /// Bytes the writer handed to the pipe.
+    pub written: u64,
+    /// The writer was told `Pending` at least once (script, full pipe, stall).
+    pub write_pending: bool,
+    /// The reader got a real EOF: writer shut or gone, everything drained.
+    pub eof_delivered: bool,
+    /// An EOF, error or corruption was injected on this direction.
+    pub faulted: bool,
+    /// The writer shut its write half (or was dropped).
+    pub writer_closed: bool,
+}
+
+#[derive(Debug)]
+enum Fault {
+    Eof,
+    Error(io::ErrorKind),
+}
+
+#[derive(Debug, Default)]
+struct Pipe {
+    facts: PipeFacts,
+    buf: VecDeque<u8>,
+    capacity: usize,
+    reader_gone: bool,
+    read_fault: Option<Fault>,
+    write_fault: Option<io::ErrorKind>,
+    corrupt_next: bool,
+    stall: Option<Pin<Box<Sleep>>>,
+    read_waker: Option<Waker>,
+    write_waker: Option<Waker>,
+}
+
+impl Pipe {
+    fn wake(&mut self) {
+        if let Some(waker) = self.read_waker.take() {
+            waker.wake();
+        }
+        if let Some(waker) = self.write_waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    /// `pipes[s]` is written by side `s`.
+    pipes: [Pipe; 2],
+    script: Script,
+    scripted: bool,
+}
+
+/// The shared state of both pipes and the script; the driver's handle.
+#[derive(Debug, Clone)]
+pub struct Wire(Arc<Mutex<State>>);
+
+/// One end of the transport: reads the other side's pipe, writes its own.
+#[derive(Debug)]
+pub struct End {
+    wire: Wire,
+    side: Side,
+}
+
+/// What the script says about one read or write.
+enum Decision {
+    Chunk(usize),
+    Pending,
+    Stall(u64),
+    Corrupt,
+    Fault(Fault),
+}
+
+const CHUNKS: [usize; 8] = [1, 2, 5, 17, 100, 1000, 5000, usize::MAX];
+
+fn decide(script: &mut Script, scripted: bool, write: bool) -> Decision {
+    let Some(byte) = scripted.then(|| script.byte()).flatten() else {
+        return Decision::Chunk(usize::MAX);
+    };
+    match (byte, write) {
+        (0..=19, _) => Decision::Pending,
+        (245, true) => Decision::Stall(50),
+        (246, true) => Decision::Stall(700),
+        (247, true) => Decision::Stall(30_000),
+        (248, true) => Decision::Corrupt,
+        (249, true) => Decision::Fault(Fault::Error(io::ErrorKind::BrokenPipe)),
+        (250, false) => Decision::Fault(Fault::Eof),
+        (251, false) => Decision::Fault(Fault::Error(io::ErrorKind::ConnectionReset)),
+        _ => Decision::Chunk(CHUNKS[usize::from(byte % 8)]),
+    }
+}
+
+impl Wire {
+    /// Two connected ends over pipes of `capacity` bytes each way.
+    pub fn pair(script: Script, capacity: usize) -> (Wire, End, End) {
+        let pipe = || Pipe {
+            capacity: capacity.max(1),
+            ..Pipe::default()
+        };
+        let wire = Wire(Arc::new(Mutex::new(State {
+            pipes: [pipe(), pipe()],
+            script,
+            scripted: false,
+        })));
+        let end = |side| End {
+            wire: wire.clone(),
+            side,
+        };
+        (wire.clone(), end(Side::Ours), end(Side::Peer))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// From now on every read and write consults the script (off during
+    /// the handshake).
+    pub fn start_script(&self) {
+        self.lock().scripted = true;
+    }
+
+    /// Decodes the next operation from the script.
+    pub fn next<T: for<'a> arbitrary::Arbitrary<'a>>(&self) -> Option<T> {
+        self.lock().script.arbitrary()
+    }
+
+    /// The ledger of the direction written by `writer`.
+    pub fn facts(&self, writer: Side) -> PipeFacts {
+        self.lock().pipes[writer as usize].facts
+    }
+
+    /// The connection is reset: every later read and write on both ends fails.
+    pub fn reset(&self) {
+        for pipe in &mut self.lock().pipes {
+            pipe.read_fault = Some(Fault::Error(io::ErrorKind::ConnectionReset));
+            pipe.write_fault = Some(io::ErrorKind::ConnectionReset);
+            pipe.facts.faulted = true;
+            pipe.wake();
+        }
+    }
+}
+
+impl AsyncRead for End {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut state = self.wire.lock();
+        let state = &mut *state;
+        let decision = decide(&mut state.script, state.scripted, false);
+        let pipe = &mut state.pipes[self.side.other()];
+        let mut limit = usize::MAX;
+        match decision {
+            Decision::Pending => {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Decision::Fault(fault) => {
+                pipe.facts.faulted = true;
+                pipe.read_fault.get_or_insert(fault);
+            }
+            Decision::Chunk(n) => limit = n,
+            Decision::Stall(_) | Decision::Corrupt => {}
+        }
+        match &pipe.read_fault {
+            Some(Fault::Eof) => return Poll::Ready(Ok(())),
+            Some(Fault::Error(kind)) => return Poll::Ready(Err((*kind).into())),
+            None => {}
+        }
+        if pipe.buf.is_empty() {
+            if pipe.facts.writer_closed {
+                pipe.facts.eof_delivered = true;
+                return Poll::Ready(Ok(()));
+            }
+            pipe.read_waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let n = limit.min(buf.remaining()).min(pipe.buf.len());
+        let (front, _) = pipe.buf.as_slices();
+        let n = n.min(front.len());
+        buf.put_slice(&front[..n]);
+        pipe.buf.drain(..n);
+        if let Some(waker) = pipe.write_waker.take() {
+            waker.wake();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for End {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut state = self.wire.lock();
+        let state = &mut *state;
+        let decision = decide(&mut state.script, state.scripted, true);
+        let pipe = &mut state.pipes[self.side as usize];
+        let mut limit = usize::MAX;
+        match decision {
+            Decision::Pending => {
+                pipe.facts.write_pending = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Decision::Stall(ms) => {
+                let sleep = tokio::time::sleep(Duration::from_millis(ms));
+                pipe.stall.get_or_insert_with(|| Box::pin(sleep));
+            }
+            Decision::Corrupt => {
+                pipe.facts.faulted = true;
+                pipe.corrupt_next = true;
+            }
+            Decision::Fault(Fault::Error(kind)) => {
+                pipe.facts.faulted = true;
+                pipe.write_fault.get_or_insert(kind);
+            }
+            Decision::Fault(Fault::Eof) => {}
+            Decision::Chunk(n) => limit = n,
+        }
+        if let Some(kind) = pipe.write_fault {
+            return Poll::Ready(Err(kind.into()));
+        }
+        if pipe.reader_gone || pipe.facts.writer_closed {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        if let Some(stall) = &mut pipe.stall {
+            if stall.as_mut().poll(cx).is_pending() {
+                pipe.facts.write_pending = true;
+                return Poll::Pending;
+            }
+            pipe.stall = None;
+        }
+        // Unbounded during the handshake: a TLS 1.3 server's tickets would
+        // otherwise fill a tiny pipe that the finished client never reads.
+        let capacity = if state.scripted {
+            pipe.capacity
+        } else {
+            usize::MAX
+        };
+        let space = capacity.saturating_sub(pipe.buf.len());
+        if space == 0 && !data.is_empty() {
+            pipe.facts.write_pending = true;
+            pipe.write_waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let n = limit.min(space).min(data.len());
+        let start = pipe.buf.len();
+        pipe.buf.extend(&data[..n]);
+        if pipe.corrupt_next && n > 0 {
+            pipe.corrupt_next = false;
+            pipe.buf[start] ^= 0x01;
+        }
+        pipe.facts.written += n as u64;
+        if let Some(waker) = pipe.read_waker.take() {
+            waker.wake();
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut state = self.wire.lock();
+        let pipe = &mut state.pipes[self.side as usize];
+        pipe.facts.writer_closed = true;
+        pipe.wake();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for End {
+    fn drop(&mut self) {
+        let mut state = self.wire.lock();
+        let own = &mut state.pipes[self.side as usize];
+        own.facts.writer_closed = true;
+        own.wake();
+        let other = &mut state.pipes[self.side.other()];
+        other.reader_gone = true;
+        other.wake();
+    }
+}
