@@ -6,6 +6,9 @@
 mod backend;
 mod close;
 mod config;
+mod drain;
+mod drain_report;
+mod drain_task;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -20,6 +23,8 @@ mod stream;
 
 pub use backend::{Buffered, TlsBackend};
 pub use config::Config;
+pub use drain::{ConnectionSet, HandlerFuture, Refused, ShutdownSignal};
+pub use drain_report::{ConnectionReport, DrainReport, Ended};
 pub use error::Error;
 pub use outcome::{CloseOutcome, ReadOutcome};
 pub use stats::Stats;

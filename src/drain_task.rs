@@ -1,0 +1,110 @@
+//! The task that runs one connection of a [`ConnectionSet`]: handshake,
+//! handler, close; and, when the deadline forces it, drop the handler and
+//! close the stream itself.
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+
+use crate::drain::{HandlerFuture, Shared};
+use crate::drain_report::{trace_connection, ConnectionReport, Ended};
+use crate::{GracefulStream, ShutdownSignal, Stats, TlsBackend};
+
+/// A handshake that yields the TLS stream, or why it failed.
+pub(crate) type Handshake<S> =
+    Pin<Box<dyn Future<Output = Result<S, Box<dyn StdError + Send + Sync>>> + Send>>;
+
+/// What one task needs besides the handshake and the handler.
+pub(crate) struct Task {
+    pub(crate) id: u64,
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) started: Instant,
+}
+
+impl Task {
+    /// Runs the connection to its end and records how it ended. Returns only
+    /// when the stream is closed (or failed); bounded once the set's force
+    /// token fires (see [`force_close`]).
+    pub(crate) async fn run<S, H>(self, handshake: Handshake<S>, handler: H)
+    where
+        S: TlsBackend + Send + 'static,
+        H: for<'a> FnOnce(&'a mut GracefulStream<S>, ShutdownSignal) -> HandlerFuture<'a>,
+    {
+        let force = self.shared.force.clone();
+        // Handshake first: a completed handshake must be closed with
+        // close_notify, not dropped.
+        let tls = tokio::select! {
+            biased;
+            result = handshake => match result {
+                Ok(tls) => tls,
+                Err(e) => return self.record(Ended::HandshakeFailed(e.into()), Stats::default(), false),
+            },
+            () = force.cancelled() => {
+                return self.record(Ended::HandshakeCancelled, Stats::default(), true);
+            }
+        };
+        let mut stream = GracefulStream::with_config(tls, force.child_token(), self.shared.config);
+        let signal = ShutdownSignal {
+            begun: self.shared.begun.clone(),
+        };
+
+        // The handler borrows the stream; when the set forces, its future is
+        // dropped (wherever it is stuck, e.g. a write to a peer that stopped
+        // reading) and the borrow ends, so the stream can still be closed.
+        // Force first: once the set forces (abort, deadline), even a handler
+        // that could finish is dropped, and no close waits for the peer.
+        let mut forced = tokio::select! {
+            biased;
+            () = force.cancelled() => true,
+            () = handler(&mut stream, signal) => false,
+        };
+        let closed = if forced {
+            force_close(&mut stream).await
+        } else {
+            tokio::select! {
+                biased;
+                () = force.cancelled() => {
+                    forced = true;
+                    force_close(&mut stream).await
+                }
+                closed = stream.close() => closed,
+            }
+        };
+        let ended = match closed {
+            Ok(outcome) => Ended::Closed(outcome),
+            Err(e) => Ended::Failed(e),
+        };
+        self.record(ended, stream.stats(), forced);
+    }
+
+    fn record(self, ended: Ended, stats: Stats, forced: bool) {
+        let report = ConnectionReport {
+            id: self.id,
+            peer: self.peer,
+            ended,
+            stats,
+            lifetime: self.started.elapsed(),
+            forced,
+        };
+        trace_connection(&report);
+        self.shared.record(report);
+    }
+}
+
+/// Closes without waiting for the peer's close_notify: flush and
+/// close_notify within the flush timeout, then the transport's write half.
+/// (A close that was already waiting for the peer finishes that bounded
+/// wait.) Then asks `close` for the outcome, which it returns without I/O.
+async fn force_close<S: TlsBackend>(
+    stream: &mut GracefulStream<S>,
+) -> Result<crate::CloseOutcome, crate::Error> {
+    // `FlushTimeout` comes back as an `Err` here and as the outcome below.
+    let _ = stream.shutdown().await;
+    stream.close().await
+}
