@@ -64,7 +64,11 @@ impl Task {
             () = force.cancelled() => true,
             () = handler(&mut stream, signal) => false,
         };
-        let closed = if forced {
+        // A handler that finished its own close leaves nothing to force.
+        if stream.state().is_final() {
+            forced = false;
+        }
+        let closed = if forced || stream.state().is_final() {
             force_close(&mut stream).await
         } else {
             tokio::select! {
