@@ -284,7 +284,8 @@ impl ConnectionSet {
     /// Dropping the future stops the deadline: the connections keep draining
     /// at their own pace. Call [`abort`](Self::abort) to force them.
     pub async fn drain(&self, timeout: Duration) -> DrainReport {
-        let began_at = self.begin();
+        // A zero timeout forces at once, as `abort` does.
+        let began_at = self.begin(timeout.is_zero());
         let deadline = began_at
             .checked_add(timeout)
             .unwrap_or_else(|| began_at + Duration::from_secs(60 * 60 * 24 * 365 * 30));
@@ -310,17 +311,21 @@ impl ConnectionSet {
     /// The abort happens on the first poll and cannot be undone; dropping
     /// the future afterwards only stops waiting for the report.
     pub async fn abort(&self) -> DrainReport {
-        let began_at = self.begin();
-        self.shared.force.cancel();
+        let began_at = self.begin(true);
         self.shared.tracker.wait().await;
         self.report(began_at)
     }
 
     /// Starts draining (once): refuses registrations, signals the handlers.
-    fn begin(&self) -> Instant {
+    /// With `force`, forces first, so that no handler wakes up to the signal
+    /// without seeing the force too.
+    fn begin(&self, force: bool) -> Instant {
         let mut state = self.shared.state();
         let began_at = *state.began_at.get_or_insert_with(Instant::now);
         self.shared.tracker.close();
+        if force {
+            self.shared.force.cancel();
+        }
         self.shared.begun.cancel();
         began_at
     }
