@@ -82,6 +82,10 @@ pub struct ConnectionReport {
     /// handshake, or its own close) was still running and was dropped, then
     /// the set closed the stream itself.
     pub forced: bool,
+    /// Whether its handler panicked. The set caught the panic (the panic
+    /// hook printed it as usual) and closed the stream as if the handler had
+    /// returned.
+    pub panicked: bool,
 }
 
 /// The result of [`ConnectionSet::drain`](crate::ConnectionSet::drain) or
@@ -163,6 +167,7 @@ pub(crate) fn trace_connection(report: &ConnectionReport) {
         bytes_out = report.stats.written(),
         lifetime_ms = report.lifetime.as_millis() as u64,
         forced = report.forced,
+        panicked = report.panicked,
         "connection ended"
     );
 }

@@ -5,8 +5,10 @@
 use std::error::Error as StdError;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
@@ -43,10 +45,10 @@ impl Task {
             biased;
             result = handshake => match result {
                 Ok(tls) => tls,
-                Err(e) => return self.record(Ended::HandshakeFailed(e.into()), Stats::default(), false),
+                Err(e) => return self.record(Ended::HandshakeFailed(e.into()), Stats::default(), false, false),
             },
             () = force.cancelled() => {
-                return self.record(Ended::HandshakeCancelled, Stats::default(), true);
+                return self.record(Ended::HandshakeCancelled, Stats::default(), true, false);
             }
         };
         let mut stream = GracefulStream::with_config(tls, force.child_token(), self.shared.config);
@@ -59,10 +61,14 @@ impl Task {
         // reading) and the borrow ends, so the stream can still be closed.
         // Force first: once the set forces (abort, deadline), even a handler
         // that could finish is dropped, and no close waits for the peer.
+        let mut panicked = false;
         let mut forced = tokio::select! {
             biased;
             () = force.cancelled() => true,
-            () = handler(&mut stream, signal) => false,
+            result = CatchUnwind(handler(&mut stream, signal)) => {
+                panicked = result.is_err();
+                false
+            }
         };
         // A handler that finished its own close leaves nothing to force.
         if stream.state().is_final() {
@@ -84,10 +90,10 @@ impl Task {
             Ok(outcome) => Ended::Closed(outcome),
             Err(e) => Ended::Failed(e),
         };
-        self.record(ended, stream.stats(), forced);
+        self.record(ended, stream.stats(), forced, panicked);
     }
 
-    fn record(self, ended: Ended, stats: Stats, forced: bool) {
+    fn record(self, ended: Ended, stats: Stats, forced: bool, panicked: bool) {
         let report = ConnectionReport {
             id: self.id,
             peer: self.peer,
@@ -95,6 +101,7 @@ impl Task {
             stats,
             lifetime: self.started.elapsed(),
             forced,
+            panicked,
         };
         trace_connection(&report);
         self.shared.record(report);
@@ -111,4 +118,20 @@ async fn force_close<S: TlsBackend>(
     // `FlushTimeout` comes back as an `Err` here and as the outcome below.
     let _ = stream.shutdown().await;
     stream.close().await
+}
+
+/// Turns a panic of the handler into an `Err`, so that its connection is
+/// still closed and reported (a detached tokio task would only print it).
+struct CatchUnwind<'a>(HandlerFuture<'a>);
+
+impl Future for CatchUnwind<'_> {
+    type Output = Result<(), ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let handler = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
+            Ok(poll) => poll.map(Ok),
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
 }
