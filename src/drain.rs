@@ -5,7 +5,6 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -15,13 +14,10 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 
 use crate::drain_report::{trace_drain, ConnectionReport, DrainReport};
-use crate::drain_task::{Handshake, Task};
+use crate::drain_task::{race, Handshake, Race, Task};
+use crate::refused::Refused;
+use crate::shutdown_signal::{HandlerFuture, ShutdownSignal};
 use crate::{Config, GracefulStream, TlsBackend};
-
-/// The future a connection handler returns: it borrows the stream for as
-/// long as it runs. Write handlers as
-/// `|stream, signal| Box::pin(async move { ... })`.
-pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// Runs TLS connections, each in a task of its own, and ends them all
 /// gracefully: [`drain`](Self::drain) with a deadline, or
@@ -84,63 +80,6 @@ impl Shared {
     }
 }
 
-/// Tells a handler that the set began to drain: finish the current
-/// request/response, then return (the set then closes the stream).
-///
-/// Separate from cancellation: the stream's own token only fires at the
-/// deadline, when the handler is about to be dropped anyway.
-#[derive(Debug, Clone)]
-pub struct ShutdownSignal {
-    pub(crate) begun: CancellationToken,
-}
-
-impl ShutdownSignal {
-    /// Whether the drain has begun.
-    pub fn is_begun(&self) -> bool {
-        self.begun.is_cancelled()
-    }
-
-    /// Resolves when the drain begins (at once if it has).
-    ///
-    /// # Cancellation safety
-    ///
-    /// Cancellation safe: it only waits; use it in `tokio::select!`.
-    pub async fn begun(&self) {
-        self.begun.cancelled().await
-    }
-}
-
-/// A registration refused because the set is draining; holds what was
-/// passed in.
-///
-/// For [`ConnectionSet::spawn`] that is the connection as a
-/// [`GracefulStream`] whose token is already cancelled: dropping it sends
-/// close_notify (bounded, in the background), `close()` reports the outcome.
-pub struct Refused<T> {
-    inner: T,
-}
-
-impl<T> Refused<T> {
-    /// What was passed to the refused registration.
-    pub fn into_inner(self) -> T {
-        self.inner
-    }
-}
-
-impl<T> fmt::Debug for Refused<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Refused").finish_non_exhaustive()
-    }
-}
-
-impl<T> fmt::Display for Refused<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("connection refused: the connection set is draining; stop accepting and close this connection (dropping it sends close_notify)")
-    }
-}
-
-impl<T> StdError for Refused<T> {}
-
 impl ConnectionSet {
     /// An empty set whose connections close with the default [`Config`].
     pub fn new() -> Self {
@@ -170,7 +109,11 @@ impl ConnectionSet {
     /// # Errors
     ///
     /// [`Refused`] once a drain has begun; it holds the stream as a
-    /// cancelled [`GracefulStream`].
+    /// cancelled [`GracefulStream`] (dropping it sends close_notify).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (it spawns a task).
     pub fn spawn<S, H>(
         &self,
         tls: S,
@@ -189,13 +132,12 @@ impl ConnectionSet {
             let stream = GracefulStream::with_config(tls, token, self.shared.config);
             return Err(Refused { inner: stream });
         };
-        let id = task.id;
-        let handshake: Handshake<S> = Box::pin(std::future::ready(Ok(tls)));
-        tokio::spawn(async move {
-            task.run(handshake, handler).await;
-            drop(running);
-        });
-        Ok(id)
+        Ok(start(
+            task,
+            running,
+            Box::pin(std::future::ready(Ok(tls))),
+            handler,
+        ))
     }
 
     /// Like [`spawn`](Self::spawn), for a connection whose TLS handshake is
@@ -205,7 +147,12 @@ impl ConnectionSet {
     ///
     /// # Errors
     ///
-    /// [`Refused`] once a drain has begun; it holds the handshake future.
+    /// [`Refused`] once a drain has begun; it holds the handshake future,
+    /// not polled yet (no TLS session exists, so dropping it sends nothing).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (it spawns a task).
     pub fn spawn_handshake<S, E, F, H>(
         &self,
         peer: Option<SocketAddr>,
@@ -223,13 +170,8 @@ impl ConnectionSet {
         let Some((task, running)) = self.admit(peer) else {
             return Err(Refused { inner: handshake });
         };
-        let id = task.id;
-        let handshake: Handshake<S> = Box::pin(async move { handshake.await.map_err(Into::into) });
-        tokio::spawn(async move {
-            task.run(handshake, handler).await;
-            drop(running);
-        });
-        Ok(id)
+        let handshake = Box::pin(async move { handshake.await.map_err(Into::into) });
+        Ok(start(task, running, handshake, handler))
     }
 
     /// Admits a connection unless a drain has begun. The tracker token is
@@ -275,7 +217,7 @@ impl ConnectionSet {
     /// `peer_close_timeout`; a transport whose shutdown blocks, up to another
     /// `flush_timeout`). Returns at once when the set is empty.
     ///
-    /// Calling it again (or `abort`) returns the same report; calling `abort`
+    /// Calling it again (or `abort`) reports the same connections; calling `abort`
     /// while a drain waits escalates it: both return once everything is
     /// closed.
     ///
@@ -289,13 +231,10 @@ impl ConnectionSet {
         let deadline = began_at
             .checked_add(timeout)
             .unwrap_or_else(|| began_at + Duration::from_secs(60 * 60 * 24 * 365 * 30));
-        tokio::select! {
-            biased;
-            () = self.shared.tracker.wait() => {}
-            () = tokio::time::sleep_until(deadline) => {
-                self.shared.force.cancel();
-                self.shared.tracker.wait().await;
-            }
+        let deadline = tokio::time::sleep_until(deadline);
+        if let Race::Second(()) = race(self.shared.tracker.wait(), deadline).await {
+            self.shared.force.cancel();
+            self.shared.tracker.wait().await;
         }
         self.report(began_at)
     }
@@ -341,6 +280,22 @@ impl ConnectionSet {
         trace_drain(&report);
         report
     }
+}
+
+/// Spawns the connection's task; the tracker token lives as long as it.
+fn start<S, H>(task: Task, running: TaskTrackerToken, handshake: Handshake<S>, handler: H) -> u64
+where
+    S: TlsBackend + Send + 'static,
+    H: for<'a> FnOnce(&'a mut GracefulStream<S>, ShutdownSignal) -> HandlerFuture<'a>
+        + Send
+        + 'static,
+{
+    let id = task.id;
+    tokio::spawn(async move {
+        task.run(handshake, handler).await;
+        drop(running);
+    });
+    id
 }
 
 impl Default for ConnectionSet {

@@ -10,12 +10,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::AsyncWrite;
 use tokio::time::Instant;
 
-use crate::drain::{HandlerFuture, Shared};
+use crate::drain::Shared;
 use crate::drain_report::{trace_connection, ConnectionReport, Ended};
+use crate::shutdown_signal::HandlerFuture;
 use crate::{GracefulStream, ShutdownSignal, Stats, TlsBackend};
+use Race::{First, Second};
 
 /// A handshake that yields the TLS stream, or why it failed.
 pub(crate) type Handshake<S> =
@@ -41,13 +43,17 @@ impl Task {
         let force = self.shared.force.clone();
         // Handshake first: a completed handshake must be closed with
         // close_notify, not dropped.
-        let tls = tokio::select! {
-            biased;
-            result = handshake => match result {
-                Ok(tls) => tls,
-                Err(e) => return self.record(Ended::HandshakeFailed(e.into()), Stats::default(), false, false),
-            },
-            () = force.cancelled() => {
+        let tls = match race(handshake, force.cancelled()).await {
+            First(Ok(tls)) => tls,
+            First(Err(e)) => {
+                return self.record(
+                    Ended::HandshakeFailed(e.into()),
+                    Stats::default(),
+                    false,
+                    false,
+                )
+            }
+            Second(()) => {
                 return self.record(Ended::HandshakeCancelled, Stats::default(), true, false);
             }
         };
@@ -62,14 +68,14 @@ impl Task {
         // Force first: once the set forces (abort, deadline), even a handler
         // that could finish is dropped, and no close waits for the peer.
         let mut panicked = false;
-        let mut forced = tokio::select! {
-            biased;
-            () = force.cancelled() => true,
-            result = CatchUnwind(handler(&mut stream, signal)) => {
-                panicked = result.is_err();
-                false
-            }
-        };
+        let mut forced =
+            match race(force.cancelled(), CatchUnwind(handler(&mut stream, signal))).await {
+                First(()) => true,
+                Second(result) => {
+                    panicked = result.is_err();
+                    false
+                }
+            };
         // A handler that finished its own close leaves nothing to force.
         if stream.state().is_final() {
             forced = false;
@@ -77,13 +83,12 @@ impl Task {
         let closed = if forced || stream.state().is_final() {
             force_close(&mut stream).await
         } else {
-            tokio::select! {
-                biased;
-                () = force.cancelled() => {
+            match race(force.cancelled(), stream.close()).await {
+                First(()) => {
                     forced = true;
                     force_close(&mut stream).await
                 }
-                closed = stream.close() => closed,
+                Second(closed) => closed,
             }
         };
         let ended = match closed {
@@ -116,7 +121,7 @@ async fn force_close<S: TlsBackend>(
     stream: &mut GracefulStream<S>,
 ) -> Result<crate::CloseOutcome, crate::Error> {
     // `FlushTimeout` comes back as an `Err` here and as the outcome below.
-    let _ = stream.shutdown().await;
+    let _ = std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_shutdown(cx)).await;
     stream.close().await
 }
 
@@ -134,4 +139,24 @@ impl Future for CatchUnwind<'_> {
             Err(_) => Poll::Ready(Err(())),
         }
     }
+}
+
+/// Which of two raced futures finished first.
+pub(crate) enum Race<A, B> {
+    First(A),
+    Second(B),
+}
+
+/// Polls `first`, then `second`, until one finishes (biased towards
+/// `first`, like a `biased` `tokio::select!`, which would need tokio's
+/// `macros` feature); the other is dropped.
+pub(crate) async fn race<A: Future, B: Future>(first: A, second: B) -> Race<A::Output, B::Output> {
+    let (mut first, mut second) = (std::pin::pin!(first), std::pin::pin!(second));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = first.as_mut().poll(cx) {
+            return Poll::Ready(First(output));
+        }
+        second.as_mut().poll(cx).map(Second)
+    })
+    .await
 }

@@ -18,15 +18,19 @@ pub mod machine;
 mod machine_dot;
 mod outcome;
 mod read;
+mod refused;
+mod shutdown_signal;
 mod stats;
 mod stream;
 
 pub use backend::{Buffered, TlsBackend};
 pub use config::Config;
-pub use drain::{ConnectionSet, HandlerFuture, Refused, ShutdownSignal};
+pub use drain::ConnectionSet;
 pub use drain_report::{ConnectionReport, DrainReport, Ended};
 pub use error::Error;
 pub use outcome::{CloseOutcome, ReadOutcome};
+pub use refused::Refused;
+pub use shutdown_signal::{HandlerFuture, ShutdownSignal};
 pub use stats::Stats;
 pub use stream::GracefulStream;
 
