@@ -168,7 +168,8 @@ pub enum Output {
     Nothing,
     /// The event does not apply in this state; the state is unchanged.
     Ignored,
-    /// Queue close_notify in the TLS layer now. Emitted exactly once per
+    /// close_notify is now due, behind every record written so far: the
+    /// [`CloseStep::Flush`] step sends it. Emitted exactly once per
     /// connection, and never after a fatal error.
     QueueCloseNotify,
     /// The write may go ahead.
@@ -196,7 +197,8 @@ pub enum ReadGate {
 /// The next step of a close, from [`Machine::close_step`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CloseStep {
-    /// Flush the TLS stream (plaintext, then close_notify).
+    /// Send close_notify behind the plaintext written so far and flush it
+    /// ([`TlsBackend::poll_close_notify`](crate::TlsBackend::poll_close_notify)).
     Flush,
     /// Read and discard until the peer's close_notify or EOF.
     AwaitPeer,
