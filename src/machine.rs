@@ -82,9 +82,10 @@ pub enum WriteState {
     ///
     /// Next: write; feed [`Event::Close`] to start closing.
     Open,
-    /// close_notify is queued behind any pending plaintext.
+    /// close_notify is due behind any pending plaintext.
     ///
-    /// Next: flush the TLS stream; feed [`Event::Flushed`] when done or
+    /// Next: send close_notify and flush the TLS stream
+    /// ([`CloseStep::Flush`]); feed [`Event::Flushed`] when done or
     /// [`Event::Deadline`] when the flush deadline ([`Timer::Flush`]) passes.
     Flushing {
         /// Whether the close waits for the peer's close_notify afterwards.

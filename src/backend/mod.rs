@@ -34,6 +34,7 @@ pub enum Buffered {
 /// [`TlsBackend::classify_error`]. Decided by the error's type and codes,
 /// never by its message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// The TLS layer failed: invalid records, a fatal alert, a failed
     /// handshake.
@@ -67,11 +68,12 @@ pub enum ErrorClass {
 ///   [`received_close_notify`](Self::received_close_notify);
 /// * after cancellation only [`read_buffered`](Self::read_buffered) is
 ///   called, so no transport I/O happens;
-/// * closing calls `poll_flush`, then
-///   [`poll_close_notify`](Self::poll_close_notify) until it is ready (never
-///   again afterwards, never after a fatal error), then reads, then
+/// * closing calls [`poll_close_notify`](Self::poll_close_notify) until it
+///   is ready (never again afterwards, never after a fatal error), then
+///   reads until the peer's close_notify, then
 ///   [`poll_shutdown_transport`](Self::poll_shutdown_transport). The
-///   stream's own `poll_shutdown` is never called.
+///   stream's own `poll_shutdown` is never called; its `poll_flush` only
+///   when the user flushes.
 pub trait TlsBackend: AsyncRead + AsyncWrite + Unpin {
     /// Whether the TLS handshake has completed.
     fn is_handshake_complete(&self) -> bool;
