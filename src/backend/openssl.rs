@@ -99,7 +99,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsBackend for SslStream<IO> {
             // half-sent record that only that same write could finish, and
             // refuses to put close_notify behind it. It can never be
             // flushed, exactly like a peer that never reads again: stay
-            // pending, so the flush deadline ends the close with
+            // pending (the close's flush deadline, always armed while this
+            // step waits, wakes the task), so the close ends with
             // `FlushTimeout` and no close_notify after a partial record.
             Poll::Ready(Err(e)) if has_reason(&e, SSL_R_BAD_WRITE_RETRY) => Poll::Pending,
             other => other,
