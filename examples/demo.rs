@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use graceful_tls::{CancellationToken, Config, Error, GracefulStream, ReadOutcome};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ProtocolVersion, RootCertStore, ServerConfig};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep, timeout};
@@ -66,7 +66,7 @@ struct Demo {
     listener: TcpListener,
     connector: TlsConnector,
     acceptor: TlsAcceptor,
-    negotiated: OnceLock<ProtocolVersion>,
+    negotiated: OnceLock<graceful_tls::TlsVersion>,
 }
 
 impl Demo {

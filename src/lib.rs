@@ -18,7 +18,7 @@ mod read;
 mod stats;
 mod stream;
 
-pub use backend::{Buffered, TlsBackend};
+pub use backend::{Buffered, ErrorClass, TlsBackend, TlsVersion};
 pub use config::Config;
 pub use error::Error;
 pub use outcome::{CloseOutcome, ReadOutcome};
@@ -29,3 +29,5 @@ pub use stream::GracefulStream;
 pub use rustls;
 pub use tokio_rustls;
 pub use tokio_util::sync::CancellationToken;
+#[cfg(feature = "openssl")]
+pub use {openssl, tokio_openssl};
