@@ -9,7 +9,7 @@
 //! read it live):
 //!
 //! ```text
-//! handshake: TLSv1_3
+//! handshake: Tls13
 //! read: data 42
 //! read: close-notify          (or abrupt-eof, cancelled, error: <message>)
 //! close: peer-confirmed       (or another CloseOutcome, or error: <message>)

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use graceful_tls::{CancellationToken, Config, Error, GracefulStream, ReadOutcome};
 use rustls::pki_types::ServerName;
-use rustls::ProtocolVersion;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep, timeout};
@@ -67,7 +66,7 @@ struct Demo {
     listener: TcpListener,
     connector: TlsConnector,
     acceptor: TlsAcceptor,
-    negotiated: OnceLock<ProtocolVersion>,
+    negotiated: OnceLock<graceful_tls::TlsVersion>,
 }
 
 impl Demo {

@@ -43,10 +43,10 @@ for target in "${targets[@]}"; do
     else
         result=FAILED
         status=1
-        grep -E -A8 "panicked|ERROR: libFuzzer|Test unit written" "$log" || tail -30 "$log"
+        grep -a -E -A8 "panicked|ERROR: libFuzzer|Test unit written" "$log" || tail -30 "$log"
     fi
-    cov=$(grep -oE "cov: [0-9]+ ft: [0-9]+" "$log" | tail -1 || true)
-    execs=$(grep -E "stat::number_of_executed_units" "$log" | grep -oE "[0-9]+$" || echo "?")
+    cov=$(grep -a -oE "cov: [0-9]+ ft: [0-9]+" "$log" | tail -1 || true)
+    execs=$(grep -a -E "stat::number_of_executed_units" "$log" | grep -a -oE "[0-9]+$" || echo "?")
     echo "== $target: $result, $execs runs, ${cov:-no coverage line}"
 done
 exit "$status"

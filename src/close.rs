@@ -76,7 +76,7 @@ impl<S: TlsBackend> GracefulStream<S> {
             let progress = match step {
                 CloseStep::Done(outcome) => return Poll::Ready(Ok(outcome)),
                 CloseStep::Failed => return Poll::Ready(Err(self.stored_error())),
-                CloseStep::Flush => match Pin::new(self.get_mut()).poll_flush(cx) {
+                CloseStep::Flush => match self.get_mut().poll_close_notify(cx) {
                     Poll::Ready(Ok(())) => Poll::Ready(Some(Event::Flushed)),
                     Poll::Ready(Err(e)) => {
                         self.fail(e);

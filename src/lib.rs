@@ -23,7 +23,7 @@ mod shutdown_signal;
 mod stats;
 mod stream;
 
-pub use backend::{Buffered, TlsBackend};
+pub use backend::{Buffered, ErrorClass, TlsBackend, TlsVersion};
 pub use config::Config;
 pub use drain::ConnectionSet;
 pub use drain_report::{ConnectionReport, DrainReport, Ended};
@@ -38,3 +38,5 @@ pub use stream::GracefulStream;
 pub use rustls;
 pub use tokio_rustls;
 pub use tokio_util::sync::CancellationToken;
+#[cfg(feature = "openssl")]
+pub use {openssl, tokio_openssl};

@@ -82,9 +82,10 @@ pub enum WriteState {
     ///
     /// Next: write; feed [`Event::Close`] to start closing.
     Open,
-    /// close_notify is queued behind any pending plaintext.
+    /// close_notify is due behind any pending plaintext.
     ///
-    /// Next: flush the TLS stream; feed [`Event::Flushed`] when done or
+    /// Next: send close_notify and flush the TLS stream
+    /// ([`CloseStep::Flush`]); feed [`Event::Flushed`] when done or
     /// [`Event::Deadline`] when the flush deadline ([`Timer::Flush`]) passes.
     Flushing {
         /// Whether the close waits for the peer's close_notify afterwards.
@@ -168,7 +169,8 @@ pub enum Output {
     Nothing,
     /// The event does not apply in this state; the state is unchanged.
     Ignored,
-    /// Queue close_notify in the TLS layer now. Emitted exactly once per
+    /// close_notify is now due, behind every record written so far: the
+    /// [`CloseStep::Flush`] step sends it. Emitted exactly once per
     /// connection, and never after a fatal error.
     QueueCloseNotify,
     /// The write may go ahead.
@@ -196,7 +198,8 @@ pub enum ReadGate {
 /// The next step of a close, from [`Machine::close_step`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CloseStep {
-    /// Flush the TLS stream (plaintext, then close_notify).
+    /// Send close_notify behind the plaintext written so far and flush it
+    /// ([`TlsBackend::poll_close_notify`](crate::TlsBackend::poll_close_notify)).
     Flush,
     /// Read and discard until the peer's close_notify or EOF.
     AwaitPeer,

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::ReadBuf;
 
-use crate::backend::{Buffered, TlsBackend};
+use crate::backend::{Buffered, ErrorClass, TlsBackend};
 use crate::machine::{Event, ReadGate};
 use crate::{Error, GracefulStream, ReadOutcome};
 
@@ -17,7 +17,8 @@ impl<S: TlsBackend> GracefulStream<S> {
     /// or a terminal outcome: `CloseNotify` only when the TLS layer received
     /// the peer's close_notify after all its plaintext, `AbruptEof` when the
     /// transport ended without one (including when tokio-rustls reports it one
-    /// read late), `Cancelled` when the token fired (already-decrypted
+    /// read late, and whether the TLS library reports it as an empty read or
+    /// as an error), `Cancelled` when the token fired (already-decrypted
     /// plaintext comes first). Terminal outcomes repeat on every later call
     /// without I/O. TLS and transport failures are `Err` and repeat too.
     ///
@@ -98,25 +99,29 @@ impl<S: TlsBackend> GracefulStream<S> {
                 self.handle(Event::Data);
                 Ok(ReadOutcome::Data(n))
             }
-            // An empty read ends the read direction; rustls' state says how.
-            Ok(()) => Ok(self.read_end(buf).unwrap_or_else(|| {
-                self.handle(Event::TransportEof);
-                ReadOutcome::AbruptEof
-            })),
-            // rustls raises UnexpectedEof for a transport EOF without
-            // close_notify; a transport could raise the same kind itself.
-            // Only rustls' state tells them apart.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => match self.read_end(buf) {
-                Some(outcome) => Ok(outcome),
-                None => Err(self.fail(e)),
+            // An empty read ends the read direction; the TLS layer says how.
+            Ok(()) => Ok(self.read_end(buf).unwrap_or_else(|| self.ended())),
+            Err(e) => match self.get_ref().classify_error(&e) {
+                ErrorClass::Tls => Err(self.fail(e)),
+                // The TLS layer reported a truncation as an error (OpenSSL 3).
+                ErrorClass::TransportEof => Ok(self.read_end(buf).unwrap_or_else(|| {
+                    self.handle(Event::TransportEof);
+                    ReadOutcome::AbruptEof
+                })),
+                // rustls reports a truncation as an UnexpectedEof error that
+                // a transport could raise itself: only the TLS layer's state
+                // tells them apart.
+                ErrorClass::Transport => match self.read_end(buf) {
+                    Some(outcome) => Ok(outcome),
+                    None => Err(self.fail(e)),
+                },
             },
-            Err(e) => Err(self.fail(e)),
         })
     }
 
     /// After the TLS stream reported an end: asks the TLS layer's state what
-    /// it was. `None` if the TLS layer saw no end (the read direction is
-    /// still open as far as TLS knows).
+    /// it was, without transport I/O. `None` if the TLS layer does not know
+    /// of an end.
     fn read_end(&mut self, buf: &mut ReadBuf<'_>) -> Option<ReadOutcome> {
         match self.get_mut().read_buffered(buf.initialize_unfilled()) {
             Buffered::Data(n) => {
@@ -133,6 +138,18 @@ impl<S: TlsBackend> GracefulStream<S> {
                 Some(ReadOutcome::AbruptEof)
             }
             Buffered::Empty => None,
+        }
+    }
+
+    /// The read direction ended with an empty read and the buffered state
+    /// did not say how: the backend's close_notify record decides.
+    fn ended(&mut self) -> ReadOutcome {
+        if self.get_mut().received_close_notify() {
+            self.handle(Event::PeerCloseNotify);
+            ReadOutcome::CloseNotify
+        } else {
+            self.handle(Event::TransportEof);
+            ReadOutcome::AbruptEof
         }
     }
 

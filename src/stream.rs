@@ -6,7 +6,7 @@ use std::task::{Context, Waker};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::backend::TlsBackend;
+use crate::backend::{ErrorClass, TlsBackend, TlsVersion};
 use crate::close::Deadline;
 use crate::machine::{Event, Machine, Output};
 use crate::{Config, Error, Stats};
@@ -14,8 +14,9 @@ use crate::{Config, Error, Stats};
 /// A TLS stream that always ends with close_notify, within deadlines, and
 /// says how it ended.
 ///
-/// Wrap an established tokio-rustls stream (client, server, or the
-/// `TlsStream` enum; any [`TlsBackend`]) together with a
+/// Wrap an established TLS stream (tokio-rustls client, server, or the
+/// `TlsStream` enum; `tokio_openssl::SslStream` with the `openssl` feature;
+/// any [`TlsBackend`]) together with a
 /// [`CancellationToken`]. Then:
 ///
 /// * [`read_outcome`](Self::read_outcome) reads plaintext and reports how the
@@ -166,25 +167,28 @@ impl<S: TlsBackend> GracefulStream<S> {
         self.stats
     }
 
-    /// The negotiated TLS version, e.g. `TLSv1_3`.
-    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+    /// The negotiated TLS version, e.g. [`TlsVersion::Tls13`].
+    pub fn protocol_version(&self) -> Option<TlsVersion> {
         self.get_ref().protocol_version()
     }
 
-    /// Feeds an event to the machine and performs the one action it can ask
-    /// for: queueing close_notify.
+    /// Whether the wrapped stream's TLS handshake has completed (wrap
+    /// established streams: close_notify means nothing before it).
+    pub fn is_handshake_complete(&self) -> bool {
+        self.get_ref().is_handshake_complete()
+    }
+
+    /// Feeds an event to the machine. Its one action, close_notify, is
+    /// performed by the close's `Flush` step (`TlsBackend::poll_close_notify`),
+    /// which every close goes through.
     pub(crate) fn handle(&mut self, event: Event) -> Output {
-        let output = self.machine.handle(event);
-        if output == Output::QueueCloseNotify {
-            self.get_mut().queue_close_notify();
-        }
-        output
+        self.machine.handle(event)
     }
 
     /// Records a failure from the TLS stream: decides TLS vs transport by the
     /// backend's type check, moves the machine to `Failed`, keeps the error.
     pub(crate) fn fail(&mut self, error: std::io::Error) -> Error {
-        let tls = self.get_ref().is_tls_error(&error);
+        let tls = self.get_ref().classify_error(&error) == ErrorClass::Tls;
         let (error, event) = if tls {
             let kind = error.kind();
             let inner: std::sync::Arc<dyn std::error::Error + Send + Sync> =

@@ -28,8 +28,8 @@ impl Version {
     /// What our examples print after `handshake: `.
     pub fn printed(self) -> &'static str {
         match self {
-            Version::Tls12 => "TLSv1_2",
-            Version::Tls13 => "TLSv1_3",
+            Version::Tls12 => "Tls12",
+            Version::Tls13 => "Tls13",
         }
     }
 

@@ -1,26 +1,18 @@
 //! The outcomes through tokio's `AsyncRead` / `AsyncWrite`: `read_to_end`,
 //! `tokio::io::split`, `tokio_util::codec::Framed`.
 
-mod common;
-
-use common::*;
 use futures::{SinkExt, StreamExt};
 use graceful_tls::{CancellationToken, Error, GracefulStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::{Framed, LinesCodec};
 
-#[test]
-fn wrapper_is_send_sync_unpin_static() {
-    fn check<T: Send + Sync + Unpin + 'static>() {}
-    check::<GracefulStream<tokio_rustls::TlsStream<tokio::net::TcpStream>>>();
-    check::<GracefulStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>();
-    check::<GracefulStream<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>>();
-}
+use crate::common::{cases, Side, Version};
+use crate::peer::{peer_read_to_end, truncate, PeerSaw};
+use crate::stack::Pair;
 
-#[tokio::test]
-async fn close_notify_is_eof_and_truncation_is_an_error() {
+pub async fn close_notify_is_eof_and_truncation_is_an_error(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = duplex_sides(side, version, 64 * 1024).await;
+        let (ours, mut peer) = pair.duplex(side, version, 64 * 1024).await;
         let mut ours = GracefulStream::new(ours, CancellationToken::new());
         peer.write_all(b"complete").await.unwrap();
         peer.shutdown().await.unwrap();
@@ -28,7 +20,7 @@ async fn close_notify_is_eof_and_truncation_is_an_error() {
         ours.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"complete");
 
-        let (ours, mut peer) = duplex_sides(side, version, 64 * 1024).await;
+        let (ours, mut peer) = pair.duplex(side, version, 64 * 1024).await;
         let mut ours = GracefulStream::new(ours, CancellationToken::new());
         peer.write_all(b"partial").await.unwrap();
         truncate(&mut peer).await;
@@ -43,9 +35,8 @@ async fn close_notify_is_eof_and_truncation_is_an_error() {
     }
 }
 
-#[tokio::test]
-async fn cancel_is_connection_aborted() {
-    let (ours, _peer) = duplex_sides(Side::Client, Version::Tls13, 64 * 1024).await;
+pub async fn cancel_is_connection_aborted(pair: Pair) {
+    let (ours, _peer) = pair.duplex(Side::Client, Version::Tls13, 64 * 1024).await;
     let token = CancellationToken::new();
     let mut ours = GracefulStream::new(ours, token.clone());
     let reader = tokio::spawn(async move {
@@ -62,10 +53,9 @@ async fn cancel_is_connection_aborted() {
 
 /// `tokio::io::split`: the write half shuts down (close_notify) while the
 /// read half keeps reading the peer's answer to the end.
-#[tokio::test]
-async fn split_halves_half_close() {
+pub async fn split_halves_half_close(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = tcp_sides(side, version).await;
+        let (ours, mut peer) = pair.tcp(side, version).await;
         let ours = GracefulStream::new(ours, CancellationToken::new());
         let (mut rd, mut wr) = tokio::io::split(ours);
         let peer_task = tokio::spawn(async move {
@@ -88,9 +78,8 @@ async fn split_halves_half_close() {
 
 /// `Framed` over the wrapper: lines both ways, `SinkExt::close` sends
 /// close_notify, the peer's close_notify ends the stream of frames.
-#[tokio::test]
-async fn framed_lines() {
-    let (ours, peer) = duplex_sides(Side::Client, Version::Tls13, 64 * 1024).await;
+pub async fn framed_lines(pair: Pair) {
+    let (ours, peer) = pair.duplex(Side::Client, Version::Tls13, 64 * 1024).await;
     let ours = GracefulStream::new(ours, CancellationToken::new());
     let mut ours = Framed::new(ours, LinesCodec::new());
     let mut peer = Framed::new(peer, LinesCodec::new());

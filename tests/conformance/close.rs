@@ -1,14 +1,15 @@
 //! close(): every outcome, deadlines in paused time, idempotence, refused
 //! writes and byte-exact delivery before close_notify.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use graceful_tls::{CancellationToken, CloseOutcome, Config, Error, GracefulStream, ReadOutcome};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
+
+use crate::common::{cases, pattern, Side, Version};
+use crate::peer::{peer_read_to_end, truncate, PeerSaw};
+use crate::stack::Pair;
 
 fn config(flush_ms: u64, peer_ms: u64) -> Config {
     Config::default()
@@ -16,10 +17,9 @@ fn config(flush_ms: u64, peer_ms: u64) -> Config {
         .peer_close_timeout(Duration::from_millis(peer_ms))
 }
 
-#[tokio::test(start_paused = true)]
-async fn peer_confirmed_with_every_byte_first() {
+pub async fn peer_confirmed_with_every_byte_first(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = duplex_sides(side, version, 16 * 1024).await;
+        let (ours, mut peer) = pair.duplex(side, version, 16 * 1024).await;
         let mut ours =
             GracefulStream::with_config(ours, CancellationToken::new(), config(3000, 1000));
         let sent = pattern(300_000);
@@ -54,10 +54,9 @@ async fn peer_confirmed_with_every_byte_first() {
     }
 }
 
-#[tokio::test]
-async fn peer_confirmed_over_tcp_byte_exact() {
+pub async fn peer_confirmed_over_tcp_byte_exact(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = tcp_sides(side, version).await;
+        let (ours, mut peer) = pair.tcp(side, version).await;
         let mut ours = GracefulStream::new(ours, CancellationToken::new());
         let sent = pattern(4 * 1024 * 1024 + 17);
         let peer_task = tokio::spawn(async move {
@@ -77,10 +76,9 @@ async fn peer_confirmed_over_tcp_byte_exact() {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn peer_closed_first_then_we_answer() {
+pub async fn peer_closed_first_then_we_answer(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = duplex_sides(side, version, 16 * 1024).await;
+        let (ours, mut peer) = pair.duplex(side, version, 16 * 1024).await;
         let mut ours = GracefulStream::new(ours, CancellationToken::new());
         peer.write_all(b"last words").await.unwrap();
         peer.shutdown().await.unwrap();
@@ -104,10 +102,9 @@ async fn peer_closed_first_then_we_answer() {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn zero_peer_timeout_does_not_wait() {
+pub async fn zero_peer_timeout_does_not_wait(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = duplex_sides(side, version, 16 * 1024).await;
+        let (ours, mut peer) = pair.duplex(side, version, 16 * 1024).await;
         let mut ours = GracefulStream::with_config(ours, CancellationToken::new(), config(3000, 0));
         ours.write_all(b"bye").await.unwrap();
         let started = Instant::now();
@@ -122,10 +119,9 @@ async fn zero_peer_timeout_does_not_wait() {
 
 /// A peer that reads everything but never answers: close returns exactly at
 /// the peer deadline, and the peer did get close_notify.
-#[tokio::test(start_paused = true)]
-async fn silent_peer_times_out() {
+pub async fn silent_peer_times_out(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = duplex_sides(side, version, 16 * 1024).await;
+        let (ours, mut peer) = pair.duplex(side, version, 16 * 1024).await;
         let mut ours =
             GracefulStream::with_config(ours, CancellationToken::new(), config(3000, 700));
         let peer_task = tokio::spawn(async move {
@@ -146,10 +142,9 @@ async fn silent_peer_times_out() {
 
 /// A peer that stops reading: close returns at the flush deadline (plus the
 /// shutdown step, immediate in memory) instead of hanging.
-#[tokio::test(start_paused = true)]
-async fn stalled_peer_flush_timeout() {
+pub async fn stalled_peer_flush_timeout(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, peer) = duplex_sides(side, version, 1024).await;
+        let (ours, peer) = pair.duplex(side, version, 1024).await;
         let mut ours =
             GracefulStream::with_config(ours, CancellationToken::new(), config(500, 1000));
         // Fill the pipe: the write blocks once the peer's buffer is full.
@@ -170,10 +165,9 @@ async fn stalled_peer_flush_timeout() {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn peer_eof_instead_of_close_notify() {
+pub async fn peer_eof_instead_of_close_notify(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = duplex_sides(side, version, 16 * 1024).await;
+        let (ours, mut peer) = pair.duplex(side, version, 16 * 1024).await;
         let mut ours = GracefulStream::new(ours, CancellationToken::new());
         let peer_task = tokio::spawn(async move {
             let saw = peer_read_to_end(&mut peer).await;
@@ -195,9 +189,8 @@ async fn peer_eof_instead_of_close_notify() {
 
 /// Plaintext the peer sends while close waits is discarded, counted, and
 /// never silently lost: read + discarded == sent.
-#[tokio::test(start_paused = true)]
-async fn data_during_close_is_counted() {
-    let (ours, mut peer) = duplex_sides(Side::Server, Version::Tls13, 64 * 1024).await;
+pub async fn data_during_close_is_counted(pair: Pair) {
+    let (ours, mut peer) = pair.duplex(Side::Server, Version::Tls13, 64 * 1024).await;
     let mut ours = GracefulStream::new(ours, CancellationToken::new());
     peer.write_all(&pattern(20_000)).await.unwrap();
     peer.flush().await.unwrap();
@@ -218,10 +211,9 @@ async fn data_during_close_is_counted() {
     assert_eq!(peer_task.await.unwrap(), PeerSaw::CloseNotify(Vec::new()));
 }
 
-#[tokio::test(start_paused = true)]
-async fn writes_after_close_are_refused() {
+pub async fn writes_after_close_are_refused(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = duplex_sides(side, version, 16 * 1024).await;
+        let (ours, mut peer) = pair.duplex(side, version, 16 * 1024).await;
         let mut ours = GracefulStream::with_config(ours, CancellationToken::new(), config(3000, 0));
         ours.write_all(b"before").await.unwrap();
         ours.close().await.unwrap();
@@ -242,10 +234,9 @@ async fn writes_after_close_are_refused() {
 /// `AsyncWriteExt::shutdown` closes without waiting for the peer; the read
 /// direction keeps working (half-close), and close() afterwards reports the
 /// same close.
-#[tokio::test(start_paused = true)]
-async fn shutdown_is_a_half_close() {
+pub async fn shutdown_is_a_half_close(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = duplex_sides(side, version, 16 * 1024).await;
+        let (ours, mut peer) = pair.duplex(side, version, 16 * 1024).await;
         let mut ours = GracefulStream::new(ours, CancellationToken::new());
         ours.write_all(b"request").await.unwrap();
         ours.shutdown().await.unwrap();
@@ -265,9 +256,8 @@ async fn shutdown_is_a_half_close() {
 
 /// close() is cancellation safe: dropping its future mid-wait and calling
 /// again resumes, with close_notify sent once.
-#[tokio::test(start_paused = true)]
-async fn close_resumes_after_its_future_is_dropped() {
-    let (ours, mut peer) = duplex_sides(Side::Client, Version::Tls13, 16 * 1024).await;
+pub async fn close_resumes_after_its_future_is_dropped(pair: Pair) {
+    let (ours, mut peer) = pair.duplex(Side::Client, Version::Tls13, 16 * 1024).await;
     let mut ours = GracefulStream::with_config(ours, CancellationToken::new(), config(3000, 1000));
     assert!(
         tokio::time::timeout(Duration::from_millis(100), ours.close())
@@ -284,25 +274,22 @@ async fn close_resumes_after_its_future_is_dropped() {
 }
 
 /// A reset during close is a typed transport error, sticky.
-#[tokio::test(start_paused = true)]
-async fn reset_during_close_is_a_transport_error() {
-    let (ours, peer) = tcp_sides(Side::Client, Version::Tls13).await;
-    let mut ours = GracefulStream::new(ours, CancellationToken::new());
-    // Make the peer's kernel answer with RST: close with unread data pending.
-    ours.write_all(&pattern(10_000)).await.unwrap();
-    ours.flush().await.unwrap();
-    let tcp = match peer {
-        Tls::Client(s) => s.into_inner().0,
-        Tls::Server(s) => s.into_inner().0,
-    };
-    tcp.set_zero_linger().unwrap();
-    drop(tcp);
-    let result = ours.close().await;
-    match &result {
-        Err(e @ Error::Transport(_)) => assert!(e.is_reset(), "{e:?}"),
-        // The RST may arrive after our close_notify and FIN went out.
-        Ok(CloseOutcome::PeerEof) => {}
-        other => panic!("unexpected {other:?}"),
+pub async fn reset_during_close_is_a_transport_error(pair: Pair) {
+    for (side, version) in cases() {
+        let (ours, mut peer) = pair.tcp(side, version).await;
+        let mut ours = GracefulStream::new(ours, CancellationToken::new());
+        // Make the peer's kernel answer with RST: close with unread data pending.
+        ours.write_all(&pattern(10_000)).await.unwrap();
+        ours.flush().await.unwrap();
+        peer.io_mut().set_zero_linger().unwrap();
+        drop(peer);
+        let result = ours.close().await;
+        match &result {
+            Err(e @ Error::Transport(_)) => assert!(e.is_reset(), "{e:?}"),
+            // The RST may arrive after our close_notify and FIN went out.
+            Ok(CloseOutcome::PeerEof) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(format!("{:?}", ours.close().await), format!("{result:?}"));
     }
-    assert_eq!(format!("{:?}", ours.close().await), format!("{result:?}"));
 }

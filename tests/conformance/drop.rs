@@ -1,17 +1,17 @@
 //! Dropping without close() still delivers close_notify, within bounds.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use graceful_tls::{CancellationToken, Config, GracefulStream};
 use tokio::io::AsyncWriteExt;
 
-#[tokio::test]
-async fn drop_sends_close_notify() {
+use crate::common::{cases, pattern, Side, Version};
+use crate::peer::{peer_read_to_end, truncate, PeerSaw};
+use crate::stack::Pair;
+
+pub async fn drop_sends_close_notify(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = duplex_sides(side, version, 64 * 1024).await;
+        let (ours, mut peer) = pair.duplex(side, version, 64 * 1024).await;
         let mut ours = GracefulStream::new(ours, CancellationToken::new());
         ours.write_all(b"then dropped").await.unwrap();
         drop(ours);
@@ -23,10 +23,9 @@ async fn drop_sends_close_notify() {
     }
 }
 
-#[tokio::test]
-async fn drop_sends_close_notify_over_tcp() {
+pub async fn drop_sends_close_notify_over_tcp(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = tcp_sides(side, version).await;
+        let (ours, mut peer) = pair.tcp(side, version).await;
         let mut ours = GracefulStream::new(ours, CancellationToken::new());
         ours.write_all(b"tcp drop").await.unwrap();
         // The peer's session tickets (TLS 1.3) sit unread in our socket: the
@@ -44,10 +43,9 @@ async fn drop_sends_close_notify_over_tcp() {
 /// The transport cannot take everything at once: the drop hands the rest to
 /// a background task, which delivers data and close_notify once the peer
 /// reads again.
-#[tokio::test(start_paused = true)]
-async fn drop_finishes_in_background() {
+pub async fn drop_finishes_in_background(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = duplex_sides(side, version, 1024).await;
+        let (ours, mut peer) = pair.duplex(side, version, 1024).await;
         let mut ours = GracefulStream::new(ours, CancellationToken::new());
         let sent = pattern(200_000);
         let writer = tokio::spawn(async move {
@@ -64,9 +62,8 @@ async fn drop_finishes_in_background() {
 
 /// A peer that never reads cannot keep a dropped stream alive: after the
 /// flush timeout the background task gives up and releases the transport.
-#[tokio::test(start_paused = true)]
-async fn drop_with_stalled_peer_is_bounded() {
-    let (ours, mut peer) = duplex_sides(Side::Client, Version::Tls13, 1024).await;
+pub async fn drop_with_stalled_peer_is_bounded(pair: Pair) {
+    let (ours, mut peer) = pair.duplex(Side::Client, Version::Tls13, 1024).await;
     let config = Config::default().flush_timeout(Duration::from_millis(500));
     let mut ours = GracefulStream::with_config(ours, CancellationToken::new(), config);
     let _ =
@@ -81,11 +78,10 @@ async fn drop_with_stalled_peer_is_bounded() {
 
 /// Outside any runtime the drop makes its non-blocking attempt and does not
 /// panic.
-#[test]
-fn drop_outside_a_runtime() {
+pub fn drop_outside_a_runtime(pair: Pair) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (ours, mut peer) = runtime.block_on(async {
-        let (ours, peer) = duplex_sides(Side::Server, Version::Tls12, 64 * 1024).await;
+        let (ours, peer) = pair.duplex(Side::Server, Version::Tls12, 64 * 1024).await;
         let mut ours = GracefulStream::new(ours, CancellationToken::new());
         ours.write_all(b"no runtime").await.unwrap();
         (ours, peer)
@@ -98,9 +94,8 @@ fn drop_outside_a_runtime() {
 }
 
 /// `into_inner` hands the stream back and sends nothing.
-#[tokio::test]
-async fn into_inner_sends_nothing() {
-    let (ours, mut peer) = duplex_sides(Side::Client, Version::Tls13, 64 * 1024).await;
+pub async fn into_inner_sends_nothing(pair: Pair) {
+    let (ours, mut peer) = pair.duplex(Side::Client, Version::Tls13, 64 * 1024).await;
     let ours = GracefulStream::new(ours, CancellationToken::new());
     let mut inner = ours.into_inner();
     inner.write_all(b"raw").await.unwrap();
@@ -116,10 +111,9 @@ async fn into_inner_sends_nothing() {
 /// drains them without blocking first; either way the peer must get
 /// close_notify. (On Linux loopback the close_notify survives the RST, so
 /// this pins the outcome, not the drain itself.)
-#[tokio::test]
-async fn drop_with_unread_peer_data_still_delivers_close_notify() {
+pub async fn drop_with_unread_peer_data_still_delivers_close_notify(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = tcp_sides(side, version).await;
+        let (ours, mut peer) = pair.tcp(side, version).await;
         let mut ours = GracefulStream::new(ours, CancellationToken::new());
         peer.write_all(&pattern(10_000)).await.unwrap();
         peer.flush().await.unwrap();

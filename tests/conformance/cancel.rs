@@ -2,21 +2,21 @@
 //! state intact (the Boost.Asio scenario), and no decrypted plaintext is
 //! lost.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use graceful_tls::{CancellationToken, CloseOutcome, GracefulStream, ReadOutcome};
 use tokio::io::AsyncWriteExt;
+
+use crate::common::{cases, pattern, Side, Version};
+use crate::peer::{peer_read_to_end, PeerSaw};
+use crate::stack::Pair;
 
 /// The user quits while a read is pending: the read returns `Cancelled`,
 /// the same stream writes and closes cleanly, and the peer reads the data
 /// written after the cancel, then close_notify (not "bad record mac").
-#[tokio::test(start_paused = true)]
-async fn cancel_pending_read_then_write_and_close() {
+pub async fn cancel_pending_read_then_write_and_close(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = duplex_sides(side, version, 16 * 1024).await;
+        let (ours, mut peer) = pair.duplex(side, version, 16 * 1024).await;
         let parent = CancellationToken::new();
         let mut ours = GracefulStream::new(ours, parent.child_token());
         let canceller = {
@@ -58,10 +58,9 @@ async fn cancel_pending_read_then_write_and_close() {
 
 /// The same over TCP, with the read pending inside `tokio::select!` style
 /// usage: the read future is dropped and re-created freely.
-#[tokio::test]
-async fn cancel_over_tcp() {
+pub async fn cancel_over_tcp(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = tcp_sides(side, version).await;
+        let (ours, mut peer) = pair.tcp(side, version).await;
         let token = CancellationToken::new();
         let mut ours = GracefulStream::new(ours, token.clone());
         for _ in 0..3 {
@@ -93,10 +92,9 @@ async fn cancel_over_tcp() {
 /// before `Cancelled`, without transport I/O; what was still encrypted in
 /// flight is read and counted as discarded by close(). Nothing vanishes:
 /// read + discarded == sent.
-#[tokio::test(start_paused = true)]
-async fn decrypted_plaintext_is_delivered_before_cancelled() {
+pub async fn decrypted_plaintext_is_delivered_before_cancelled(pair: Pair) {
     for (side, version) in cases() {
-        let (ours, mut peer) = duplex_sides(side, version, 256 * 1024).await;
+        let (ours, mut peer) = pair.duplex(side, version, 256 * 1024).await;
         let token = CancellationToken::new();
         let mut ours = GracefulStream::new(ours, token.clone());
         let sent = pattern(100_000);
@@ -146,9 +144,8 @@ async fn decrypted_plaintext_is_delivered_before_cancelled() {
 }
 
 /// A token cancelled before the read starts: no transport I/O at all.
-#[tokio::test]
-async fn already_cancelled_token() {
-    let (ours, mut peer) = duplex_sides(Side::Client, Version::Tls13, 16 * 1024).await;
+pub async fn already_cancelled_token(pair: Pair) {
+    let (ours, mut peer) = pair.duplex(Side::Client, Version::Tls13, 16 * 1024).await;
     let token = CancellationToken::new();
     token.cancel();
     let mut ours = GracefulStream::new(ours, token);
@@ -161,9 +158,8 @@ async fn already_cancelled_token() {
 }
 
 /// Terminal outcomes win over a later cancellation.
-#[tokio::test]
-async fn close_notify_stays_after_cancel() {
-    let (ours, mut peer) = duplex_sides(Side::Server, Version::Tls12, 16 * 1024).await;
+pub async fn close_notify_stays_after_cancel(pair: Pair) {
+    let (ours, mut peer) = pair.duplex(Side::Server, Version::Tls12, 16 * 1024).await;
     let token = CancellationToken::new();
     let mut ours = GracefulStream::new(ours, token.clone());
     peer.shutdown().await.unwrap();
