@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! listening: 127.0.0.1:4433
-//! conn 1: handshake: TLSv1_3
+//! conn 1: handshake: Tls13
 //! conn 1: read: data 6
 //! conn 1: read: close-notify          (or abrupt-eof, cancelled, error: <message>)
 //! conn 1: close: peer-closed-first    (or another CloseOutcome, or error: <message>)
