@@ -23,16 +23,15 @@
 //!     -key tests/certs/server.key -state -naccept 1
 //! ```
 
-use std::io::Write as _;
+mod common;
+
 use std::net::IpAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use graceful_tls::{CancellationToken, Config, GracefulStream, ReadOutcome};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
+use common::{say, ArgsError, Flags, Signals, TlsOptions};
+use graceful_tls::{CancellationToken, GracefulStream, ReadOutcome};
+use rustls::pki_types::ServerName;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -61,15 +60,6 @@ outcome (`read: close-notify|abrupt-eof|cancelled|error: MSG`), then
 Exit code 0 when the connection was established (however it ended),
 1 for connect/handshake failures, 2 for bad arguments.";
 
-/// Prints one line on stdout and flushes it, ignoring a closed stdout.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, $($arg)*);
-        let _ = out.flush();
-    }};
-}
-
 #[derive(Debug, Default)]
 struct Args {
     connect: String,
@@ -79,118 +69,47 @@ struct Args {
     cancel_after: Option<Duration>,
     send_after_cancel: Option<String>,
     drop: bool,
-    flush_timeout: Option<Duration>,
-    peer_close_timeout: Option<Duration>,
-    tls12: bool,
+    tls: TlsOptions,
 }
 
-/// What `parse_args` wants `main` to do instead of running.
-enum ArgsError {
-    Help,
-    Bad(String),
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, ArgsError> {
-    fn value(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<String, ArgsError> {
-        args.next()
-            .ok_or_else(|| ArgsError::Bad(format!("{flag} needs a value")))
-    }
-    fn millis(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<Duration, ArgsError> {
-        let text = value(args, flag)?;
-        text.parse::<u64>()
-            .map(Duration::from_millis)
-            .map_err(|_| ArgsError::Bad(format!("{flag}: not a number of milliseconds: {text:?}")))
-    }
-
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError> {
+    let mut flags = Flags::new(args);
     let mut parsed = Args::default();
     let (mut connect, mut server_name, mut ca) = (None, None, None);
-    while let Some(flag) = args.next() {
+    while let Some(flag) = flags.next_flag() {
+        if parsed.tls.parse(&flag, &mut flags)? {
+            continue;
+        }
         match flag.as_str() {
-            "--connect" => connect = Some(value(&mut args, &flag)?),
-            "--server-name" => server_name = Some(value(&mut args, &flag)?),
-            "--ca" => ca = Some(value(&mut args, &flag)?),
-            "--send" => parsed.send.push(value(&mut args, &flag)?),
-            "--cancel-after-ms" => parsed.cancel_after = Some(millis(&mut args, &flag)?),
-            "--send-after-cancel" => parsed.send_after_cancel = Some(value(&mut args, &flag)?),
+            "--connect" => connect = Some(flags.value(&flag)?),
+            "--server-name" => server_name = Some(flags.value(&flag)?),
+            "--ca" => ca = Some(flags.value(&flag)?),
+            "--send" => parsed.send.push(flags.value(&flag)?),
+            "--cancel-after-ms" => parsed.cancel_after = Some(flags.millis(&flag)?),
+            "--send-after-cancel" => parsed.send_after_cancel = Some(flags.value(&flag)?),
             "--drop" => parsed.drop = true,
-            "--flush-timeout-ms" => parsed.flush_timeout = Some(millis(&mut args, &flag)?),
-            "--peer-close-timeout-ms" => {
-                parsed.peer_close_timeout = Some(millis(&mut args, &flag)?)
-            }
-            "--tls12" => parsed.tls12 = true,
             "-h" | "--help" => return Err(ArgsError::Help),
             other => return Err(ArgsError::Bad(format!("unknown argument: {other:?}"))),
         }
     }
-    parsed.connect = connect.ok_or_else(|| ArgsError::Bad("--connect is required".into()))?;
-    parsed.server_name =
-        server_name.ok_or_else(|| ArgsError::Bad("--server-name is required".into()))?;
-    parsed.ca = ca.ok_or_else(|| ArgsError::Bad("--ca is required".into()))?;
+    parsed.connect = common::required(connect, "--connect")?;
+    parsed.server_name = common::required(server_name, "--server-name")?;
+    parsed.ca = common::required(ca, "--ca")?;
     Ok(parsed)
 }
 
-fn tls_config(args: &Args) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(&args.ca)
-        .map_err(|e| format!("cannot read {}: {e}", args.ca))?;
-    for cert in certs {
-        let cert = cert.map_err(|e| format!("cannot parse {}: {e}", args.ca))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("bad CA certificate in {}: {e}", args.ca))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("no certificate found in {}", args.ca));
-    }
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()));
-    let builder = if args.tls12 {
-        builder.with_protocol_versions(&[&rustls::version::TLS12])
-    } else {
-        builder.with_safe_default_protocol_versions()
-    }
-    .map_err(|e| format!("TLS configuration: {e}"))?;
-    Ok(Arc::new(
-        builder.with_root_certificates(roots).with_no_client_auth(),
-    ))
-}
-
-fn graceful_config(args: &Args) -> Config {
-    let mut config = Config::default();
-    if let Some(timeout) = args.flush_timeout {
-        config = config.flush_timeout(timeout);
-    }
-    if let Some(timeout) = args.peer_close_timeout {
-        config = config.peer_close_timeout(timeout);
-    }
-    config
-}
-
-/// Fires `token` on Ctrl-C. The handler is installed before this returns,
-/// so a Ctrl-C never kills the process instead.
-fn cancel_on_ctrl_c(token: &CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::interrupt()) {
-            Ok(mut interrupt) => {
-                let token = token.clone();
-                tokio::spawn(async move {
-                    interrupt.recv().await;
-                    token.cancel();
-                });
-            }
-            Err(e) => eprintln!("client: cannot watch Ctrl-C: {e}"),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let token = token.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+/// Fires `token` on Ctrl-C (or SIGTERM). The handlers are installed before
+/// this returns, so a Ctrl-C never kills the process instead.
+fn cancel_on_signal(token: &CancellationToken) {
+    match Signals::new() {
+        Ok(mut signals) => {
+            let token = token.clone();
+            tokio::spawn(async move {
+                signals.recv().await;
                 token.cancel();
-            }
-        });
+            });
+        }
+        Err(e) => eprintln!("client: cannot watch Ctrl-C: {e}"),
     }
 }
 
@@ -223,17 +142,9 @@ where
 async fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(args) => args,
-        Err(ArgsError::Help) => {
-            say!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(ArgsError::Bad(message)) => {
-            eprintln!("client: {message}");
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return e.exit("client", USAGE),
     };
-    let tls = match tls_config(&args) {
+    let tls = match common::client_tls(&args.ca, &args.tls) {
         Ok(tls) => tls,
         Err(message) => {
             eprintln!("client: {message}");
@@ -256,7 +167,7 @@ async fn main() -> ExitCode {
     }
 
     let token = CancellationToken::new();
-    cancel_on_ctrl_c(&token);
+    cancel_on_signal(&token);
 
     // Connect to ADDR, but verify the certificate for (and send SNI) NAME.
     let connect = async {
@@ -282,7 +193,8 @@ async fn main() -> ExitCode {
         }
     };
 
-    let mut stream = GracefulStream::with_config(tls_stream, token.clone(), graceful_config(&args));
+    let mut stream =
+        GracefulStream::with_config(tls_stream, token.clone(), args.tls.graceful_config());
     match stream.protocol_version() {
         Some(version) => say!("handshake: {version:?}"),
         None => say!("handshake: unknown"),

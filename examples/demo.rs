@@ -9,15 +9,15 @@
 //! cargo run --example demo -- --tls12  # TLS 1.2 only
 //! ```
 
+mod common;
+
 use std::fmt::Display;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use graceful_tls::{CancellationToken, Config, Error, GracefulStream, ReadOutcome};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep, timeout};
@@ -71,33 +71,22 @@ struct Demo {
 
 impl Demo {
     async fn new(tls12: bool) -> Self {
-        let versions = match tls12 {
-            true => &[&rustls::version::TLS12][..],
-            false => rustls::DEFAULT_VERSIONS,
+        let options = common::TlsOptions {
+            tls12,
+            ..Default::default()
         };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/certs");
-        let chain = CertificateDer::pem_file_iter(dir.join("server.pem"))
-            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-            .expect("tests/certs/server.pem");
-        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key");
-        let mut roots = RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_file(dir.join("ca.pem")).expect("ca.pem"))
-            .expect("CA certificate");
-        let server = ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(versions)
-            .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
-            .expect("server config");
-        let client = ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(versions)
-            .expect("client config")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let server = common::server_tls(
+            &common::test_cert("server.pem"),
+            &common::test_cert("server.key"),
+            &options,
+        )
+        .expect("server config from tests/certs");
+        let client =
+            common::client_tls(&common::test_cert("ca.pem"), &options).expect("client config");
         Demo {
             listener: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
-            connector: TlsConnector::from(Arc::new(client)),
-            acceptor: TlsAcceptor::from(Arc::new(server)),
+            connector: TlsConnector::from(client),
+            acceptor: TlsAcceptor::from(server),
             negotiated: OnceLock::new(),
         }
     }

@@ -1,4 +1,4 @@
-//! A TLS server that closes every connection gracefully and reports how each
+//! A TLS server that drains its connections gracefully and reports how each
 //! one ended.
 //!
 //! ```text
@@ -10,17 +10,21 @@
 //!
 //! ```text
 //! listening: 127.0.0.1:4433
-//! conn 1: handshake: TLSv1_3
+//! conn 1: handshake: Tls13
 //! conn 1: read: data 6
 //! conn 1: read: close-notify          (or abrupt-eof, cancelled, error: <message>)
 //! conn 1: close: peer-closed-first    (or another CloseOutcome, or error: <message>)
-//! summary: connections=1 peer-closed-first=1
+//! drain: begun, timeout 5000 ms, 3 live
+//! conn 2: close: flush-timeout (forced)
+//! summary: connections=3 forced=1 flush-timeout=1 peer-closed-first=1 peer-confirmed=1
 //! ```
 //!
-//! SIGINT or SIGTERM cancels every connection through one parent
-//! [`CancellationToken`]: pending reads end with `cancelled`, each connection
-//! sends close_notify and waits (bounded) for the peer's, and the server exits
-//! once all of them have finished closing.
+//! Every connection runs in a [`ConnectionSet`]. SIGINT or SIGTERM drains it
+//! (`--drain-timeout-ms`, default 5000): each connection's pending read ends
+//! with `cancelled`, it sends close_notify and waits (bounded) for the
+//! peer's; at the deadline whatever is left is forced (handler dropped,
+//! close_notify sent without waiting, bounded by the flush timeout). A
+//! second signal aborts: everything is forced at once.
 //!
 //! Try it against OpenSSL (`-state` lines go to s_client's stderr):
 //!
@@ -29,21 +33,23 @@
 //!     -CAfile tests/certs/ca.pem -state -ign_eof
 //! ```
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use graceful_tls::{CancellationToken, Config, GracefulStream, ReadOutcome};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::ServerConfig;
+use common::{say, ArgsError, Flags, Signals, TlsOptions};
+use graceful_tls::{
+    ConnectionSet, DrainReport, Ended, GracefulStream, ReadOutcome, ShutdownSignal,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 const USAGE: &str = "\
@@ -57,6 +63,9 @@ usage: server --listen ADDR --cert CERT.pem --key KEY.pem [options]
   --close-after-ms N           start a graceful close of each connection N ms
                                after its handshake
   --max-conns N                accept N connections, then exit once all ended
+  --drain-timeout-ms N         on SIGINT/SIGTERM, let connections close for N ms
+                               before forcing them (default 5000); a second
+                               signal forces them at once
   --flush-timeout-ms N         Config::flush_timeout
   --peer-close-timeout-ms N    Config::peer_close_timeout
   --tls12                      allow only TLS 1.2 (default: rustls defaults)
@@ -64,19 +73,11 @@ usage: server --listen ADDR --cert CERT.pem --key KEY.pem [options]
 
 Prints `listening: ADDR`, then per connection `conn ID: handshake: VERSION`,
 `conn ID: read: data N`, `conn ID: read: TERMINAL` and `conn ID: close:
-OUTCOME`. On SIGINT/SIGTERM (or after --max-conns connections) it closes every
-connection, then prints `summary: connections=N OUTCOME=COUNT...` (close
-outcomes; `error` for failed closes and failed handshakes,
-`handshake-cancelled` for handshakes cut short by shutdown) and exits 0.";
-
-/// Prints one line on stdout and flushes it, ignoring a closed stdout.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, $($arg)*);
-        let _ = out.flush();
-    }};
-}
+OUTCOME`; connections forced by the drain deadline print `conn ID: close:
+OUTCOME (forced)`. On SIGINT/SIGTERM (or after --max-conns connections ended)
+it prints `summary: connections=N [forced=K] OUTCOME=COUNT...` (close
+outcomes; `tls-error`/`transport-error` for failed closes, `handshake-failed`,
+`handshake-cancelled`) and exits 0.";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -86,150 +87,81 @@ struct Args {
     reply: Option<String>,
     close_after: Option<Duration>,
     max_conns: Option<u64>,
-    flush_timeout: Option<Duration>,
-    peer_close_timeout: Option<Duration>,
-    tls12: bool,
+    drain_timeout: Duration,
+    tls: TlsOptions,
 }
 
-/// What `parse_args` wants `main` to do instead of running.
-enum ArgsError {
-    Help,
-    Bad(String),
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, ArgsError> {
-    fn value(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<String, ArgsError> {
-        args.next()
-            .ok_or_else(|| ArgsError::Bad(format!("{flag} needs a value")))
-    }
-    fn number(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<u64, ArgsError> {
-        let text = value(args, flag)?;
-        text.parse::<u64>()
-            .map_err(|_| ArgsError::Bad(format!("{flag}: not a number: {text:?}")))
-    }
-
-    let mut parsed = Args::default();
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError> {
+    let mut flags = Flags::new(args);
+    let mut parsed = Args {
+        drain_timeout: Duration::from_secs(5),
+        ..Args::default()
+    };
     let (mut listen, mut cert, mut key) = (None, None, None);
-    while let Some(flag) = args.next() {
+    while let Some(flag) = flags.next_flag() {
+        if parsed.tls.parse(&flag, &mut flags)? {
+            continue;
+        }
         match flag.as_str() {
-            "--listen" => listen = Some(value(&mut args, &flag)?),
-            "--cert" => cert = Some(value(&mut args, &flag)?),
-            "--key" => key = Some(value(&mut args, &flag)?),
-            "--reply" => parsed.reply = Some(value(&mut args, &flag)?),
-            "--close-after-ms" => {
-                parsed.close_after = Some(Duration::from_millis(number(&mut args, &flag)?))
-            }
-            "--max-conns" => match number(&mut args, &flag)? {
+            "--listen" => listen = Some(flags.value(&flag)?),
+            "--cert" => cert = Some(flags.value(&flag)?),
+            "--key" => key = Some(flags.value(&flag)?),
+            "--reply" => parsed.reply = Some(flags.value(&flag)?),
+            "--close-after-ms" => parsed.close_after = Some(flags.millis(&flag)?),
+            "--drain-timeout-ms" => parsed.drain_timeout = flags.millis(&flag)?,
+            "--max-conns" => match flags.number(&flag)? {
                 0 => return Err(ArgsError::Bad("--max-conns must be at least 1".into())),
                 n => parsed.max_conns = Some(n),
             },
-            "--flush-timeout-ms" => {
-                parsed.flush_timeout = Some(Duration::from_millis(number(&mut args, &flag)?))
-            }
-            "--peer-close-timeout-ms" => {
-                parsed.peer_close_timeout = Some(Duration::from_millis(number(&mut args, &flag)?))
-            }
-            "--tls12" => parsed.tls12 = true,
             "-h" | "--help" => return Err(ArgsError::Help),
             other => return Err(ArgsError::Bad(format!("unknown argument: {other:?}"))),
         }
     }
-    parsed.listen = listen.ok_or_else(|| ArgsError::Bad("--listen is required".into()))?;
-    parsed.cert = cert.ok_or_else(|| ArgsError::Bad("--cert is required".into()))?;
-    parsed.key = key.ok_or_else(|| ArgsError::Bad("--key is required".into()))?;
+    parsed.listen = common::required(listen, "--listen")?;
+    parsed.cert = common::required(cert, "--cert")?;
+    parsed.key = common::required(key, "--key")?;
     Ok(parsed)
 }
 
-fn tls_config(args: &Args) -> Result<Arc<ServerConfig>, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&args.cert)
-        .map_err(|e| format!("cannot read {}: {e}", args.cert))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("cannot parse {}: {e}", args.cert))?;
-    if certs.is_empty() {
-        return Err(format!("no certificate found in {}", args.cert));
-    }
-    let key = PrivateKeyDer::from_pem_file(&args.key)
-        .map_err(|e| format!("cannot load private key {}: {e}", args.key))?;
-    let builder =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()));
-    let builder = if args.tls12 {
-        builder.with_protocol_versions(&[&rustls::version::TLS12])
-    } else {
-        builder.with_safe_default_protocol_versions()
-    }
-    .map_err(|e| format!("TLS configuration: {e}"))?;
-    let config = builder
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate/key mismatch or unsupported key: {e}"))?;
-    Ok(Arc::new(config))
+/// How the connections ended that closed themselves (the drain's report
+/// adds the ones it forced), and how many did.
+#[derive(Default)]
+struct Tally {
+    outcomes: BTreeMap<&'static str, u64>,
+    ended: u64,
 }
 
-fn graceful_config(args: &Args) -> Config {
-    let mut config = Config::default();
-    if let Some(timeout) = args.flush_timeout {
-        config = config.flush_timeout(timeout);
-    }
-    if let Some(timeout) = args.peer_close_timeout {
-        config = config.peer_close_timeout(timeout);
-    }
-    config
-}
-
-/// Resolves on SIGINT or SIGTERM. The handlers are installed when this
-/// returns (not on first poll), so a signal sent right after `listening:` is
-/// printed is never lost.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-    }
-}
-
-/// Everything a connection task needs, shared by all connections.
+/// Everything a connection needs, shared by all connections.
 struct Shared {
-    acceptor: TlsAcceptor,
-    config: Config,
     reply: Option<String>,
     close_after: Option<Duration>,
+    tally: Mutex<Tally>,
+    /// Bumped whenever a connection ends, so `main` can wait for all.
+    ended: watch::Sender<u64>,
 }
 
-/// Serves one connection to its end and returns the summary key of how it
-/// ended: the close outcome's name, or `error`.
-async fn serve(id: u64, tcp: TcpStream, shared: Arc<Shared>, token: CancellationToken) -> String {
-    let tls = tokio::select! {
-        result = shared.acceptor.accept(tcp) => match result {
-            Ok(tls) => tls,
-            Err(e) => {
-                say!("conn {id}: handshake: error: {e}");
-                return "error".into();
-            }
-        },
-        () = token.cancelled() => {
-            say!("conn {id}: handshake: cancelled");
-            return "handshake-cancelled".into();
-        }
-    };
-    let mut stream = GracefulStream::with_config(tls, token.clone(), shared.config);
+impl Shared {
+    fn record(&self, name: &'static str) {
+        let mut tally = self.tally.lock().unwrap();
+        *tally.outcomes.entry(name).or_default() += 1;
+        tally.ended += 1;
+        self.ended.send_replace(tally.ended);
+    }
+}
+
+/// Serves one connection: optional reply, read until the peer ends, the
+/// connection's --close-after-ms timer fires or the drain begins; then
+/// close and report.
+async fn serve(
+    id: u64,
+    stream: &mut GracefulStream<TlsStream<TcpStream>>,
+    signal: ShutdownSignal,
+    shared: Arc<Shared>,
+) {
     match stream.protocol_version() {
         Some(version) => say!("conn {id}: handshake: {version:?}"),
         None => say!("conn {id}: handshake: unknown"),
     }
-
     if let Some(reply) = &shared.reply {
         let result = async {
             stream.write_all(format!("{reply}\n").as_bytes()).await?;
@@ -241,22 +173,25 @@ async fn serve(id: u64, tcp: TcpStream, shared: Arc<Shared>, token: Cancellation
         }
     }
 
-    // --close-after-ms: cancel this connection's own (child) token when the
-    // timer fires. The pending read then ends with `cancelled`; read_outcome
-    // is cancellation safe, so racing it against the timer loses nothing.
+    // Both the timer and the drain cancel this connection's own token: the
+    // pending read ends with `cancelled` (read_outcome is cancellation safe,
+    // so racing it loses nothing), and we close.
     let mut close_timer = pin!(async {
         match shared.close_after {
             Some(delay) => tokio::time::sleep(delay).await,
             None => std::future::pending().await,
         }
     });
-    let mut timer_fired = false;
+    let token = stream.token().clone();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let result = tokio::select! {
             result = stream.read_outcome(&mut buf) => result,
-            () = &mut close_timer, if !timer_fired => {
-                timer_fired = true;
+            () = &mut close_timer, if !token.is_cancelled() => {
+                token.cancel();
+                continue;
+            }
+            () = signal.begun(), if !token.is_cancelled() => {
                 token.cancel();
                 continue;
             }
@@ -274,72 +209,91 @@ async fn serve(id: u64, tcp: TcpStream, shared: Arc<Shared>, token: Cancellation
         }
     }
 
-    match stream.close().await {
+    let ended = match stream.close().await {
         Ok(outcome) => {
             say!("conn {id}: close: {outcome}");
-            outcome.as_str().into()
+            Ended::Closed(outcome)
         }
         Err(e) => {
             say!("conn {id}: close: error: {e}");
-            "error".into()
+            Ended::Failed(e)
         }
-    }
+    };
+    shared.record(ended.as_str());
 }
 
-/// Counts how connections ended.
-#[derive(Default)]
-struct Tally {
-    connections: u64,
-    outcomes: BTreeMap<String, u64>,
+/// Registers an accepted TCP connection: handshake and `serve` run in the
+/// set. Handshake failures are printed and counted here.
+fn register(
+    set: &ConnectionSet,
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    shared: &Arc<Shared>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let handshake = {
+        let (accept, shared) = (acceptor.accept(tcp), shared.clone());
+        async move {
+            accept.await.inspect_err(|e| {
+                say!("conn {id}: handshake: error: {e}");
+                shared.record("handshake-failed");
+            })
+        }
+    };
+    let shared = shared.clone();
+    let registered = set.spawn_handshake(Some(peer), handshake, move |stream, signal| {
+        Box::pin(serve(id, stream, signal, shared))
+    });
+    // The set refuses only once a drain began, and main stops accepting first.
+    debug_assert_eq!(registered.ok(), Some(id));
 }
 
-impl Tally {
-    fn record(&mut self, joined: Result<String, tokio::task::JoinError>) {
-        let key = joined.unwrap_or_else(|e| {
-            eprintln!("server: connection task failed: {e}");
-            "error".into()
-        });
-        *self.outcomes.entry(key).or_default() += 1;
+/// Prints what the drain forced (the rest printed their own close line) and
+/// the summary.
+fn print_summary(connections: u64, report: Option<&DrainReport>, shared: &Shared) {
+    let mut outcomes = shared.tally.lock().unwrap().outcomes.clone();
+    let mut forced = 0;
+    for conn in report
+        .iter()
+        .flat_map(|r| &r.connections)
+        .filter(|c| c.forced)
+    {
+        forced += 1;
+        *outcomes.entry(conn.ended.as_str()).or_default() += 1;
+        say!("conn {}: close: {} (forced)", conn.id, conn.ended);
     }
-
-    fn summary(&self) -> String {
-        let mut line = format!("summary: connections={}", self.connections);
-        for (outcome, count) in &self.outcomes {
-            line.push_str(&format!(" {outcome}={count}"));
-        }
-        line
+    let mut line = format!("summary: connections={connections}");
+    if forced > 0 {
+        line.push_str(&format!(" forced={forced}"));
     }
+    for (outcome, count) in outcomes {
+        line.push_str(&format!(" {outcome}={count}"));
+    }
+    say!("{line}");
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(args) => args,
-        Err(ArgsError::Help) => {
-            say!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(ArgsError::Bad(message)) => {
-            eprintln!("server: {message}");
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return e.exit("server", USAGE),
     };
-    let tls = match tls_config(&args) {
+    let tls = match common::server_tls(&args.cert, &args.key, &args.tls) {
         Ok(tls) => tls,
         Err(message) => {
             eprintln!("server: {message}");
             return ExitCode::from(2);
         }
     };
-    let shutdown = match shutdown_signal() {
-        Ok(shutdown) => shutdown,
+    let mut signals = match Signals::new() {
+        Ok(signals) => signals,
         Err(e) => {
             eprintln!("server: cannot install signal handlers: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let mut shutdown = pin!(shutdown);
     let listener = match TcpListener::bind(&args.listen).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -347,68 +301,74 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let local: SocketAddr = match listener.local_addr() {
-        Ok(addr) => addr,
+    match listener.local_addr() {
+        Ok(local) => say!("listening: {local}"),
         Err(e) => {
             eprintln!("server: cannot read the bound address: {e}");
             return ExitCode::FAILURE;
         }
-    };
-    say!("listening: {local}");
+    }
 
+    let acceptor = TlsAcceptor::from(tls);
+    let set = ConnectionSet::with_config(args.tls.graceful_config());
     let shared = Arc::new(Shared {
-        acceptor: TlsAcceptor::from(tls),
-        config: graceful_config(&args),
         reply: args.reply.clone(),
         close_after: args.close_after,
+        tally: Mutex::default(),
+        ended: watch::Sender::new(0),
     });
-    // Every connection watches a child of this token: cancelling it ends all
-    // pending reads, and each connection then closes gracefully.
-    let parent = CancellationToken::new();
-    let mut tasks = JoinSet::new();
-    let mut tally = Tally::default();
-    let mut shutting_down = false;
+    let mut connections = 0u64;
+    let mut ended = shared.ended.subscribe();
 
-    // Accept until a signal arrives or --max-conns connections were accepted,
-    // reaping finished connections as we go.
-    while args.max_conns.is_none_or(|max| tally.connections < max) {
-        tokio::select! {
-            () = &mut shutdown => {
-                shutting_down = true;
-                parent.cancel();
-                break;
+    // Accept until a signal arrives, or until --max-conns connections were
+    // accepted and all of them ended on their own.
+    let signalled = loop {
+        let accepted_all = args.max_conns.filter(|max| connections >= *max);
+        let all_ended = async {
+            match accepted_all {
+                Some(max) => {
+                    let _ = ended.wait_for(|n| *n >= max).await;
+                }
+                _ => std::future::pending().await,
             }
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => {
-                    tally.connections += 1;
-                    let id = tally.connections;
-                    tasks.spawn(serve(id, tcp, shared.clone(), parent.child_token()));
+        };
+        tokio::select! {
+            () = signals.recv() => break true,
+            () = all_ended => break false,
+            accepted = listener.accept(), if args.max_conns.is_none_or(|max| connections < max) => {
+                match accepted {
+                    Ok((tcp, peer)) => {
+                        connections += 1;
+                        register(&set, &acceptor, tcp, peer, connections, &shared);
+                    }
+                    Err(e) => {
+                        // E.g. out of file descriptors: back off instead of spinning.
+                        eprintln!("server: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
                 }
-                Err(e) => {
-                    // E.g. out of file descriptors: back off instead of spinning.
-                    eprintln!("server: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(joined) = tasks.join_next() => tally.record(joined),
+            }
         }
-    }
+    };
     drop(listener);
 
-    // Wait for every connection to finish closing. A signal now (e.g. while
-    // waiting for the last --max-conns connections) cancels them all.
-    loop {
+    let report = if signalled {
+        say!(
+            "drain: begun, timeout {} ms, {} live",
+            args.drain_timeout.as_millis(),
+            set.live()
+        );
+        let mut drain = pin!(set.drain(args.drain_timeout));
         tokio::select! {
-            joined = tasks.join_next() => match joined {
-                Some(joined) => tally.record(joined),
-                None => break,
-            },
-            () = &mut shutdown, if !shutting_down => {
-                shutting_down = true;
-                parent.cancel();
+            report = &mut drain => Some(report),
+            () = signals.recv() => {
+                say!("drain: second signal, aborting");
+                Some(set.abort().await)
             }
         }
-    }
-    say!("{}", tally.summary());
+    } else {
+        None
+    };
+    print_summary(connections, report.as_ref(), &shared);
     ExitCode::SUCCESS
 }

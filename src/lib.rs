@@ -6,6 +6,9 @@
 mod backend;
 mod close;
 mod config;
+mod drain;
+mod drain_report;
+mod drain_task;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -15,13 +18,19 @@ pub mod machine;
 mod machine_dot;
 mod outcome;
 mod read;
+mod refused;
+mod shutdown_signal;
 mod stats;
 mod stream;
 
 pub use backend::{Buffered, ErrorClass, TlsBackend, TlsVersion};
 pub use config::Config;
+pub use drain::ConnectionSet;
+pub use drain_report::{ConnectionReport, DrainReport, Ended};
 pub use error::Error;
 pub use outcome::{CloseOutcome, ReadOutcome};
+pub use refused::Refused;
+pub use shutdown_signal::{HandlerFuture, ShutdownSignal};
 pub use stats::Stats;
 pub use stream::GracefulStream;
 

@@ -454,3 +454,18 @@ pub fn transcripts(procs: &[&Proc]) -> String {
         .collect::<Vec<_>>()
         .join("")
 }
+
+impl Proc {
+    /// Sends SIGTERM to the child (with the `kill` command).
+    #[allow(dead_code)] // used by tests/drain_interop.rs only
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "kill -TERM {} failed",
+            self.name
+        );
+    }
+}

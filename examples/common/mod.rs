@@ -1,0 +1,220 @@
+//! What the examples share: output, argument parsing, rustls configs and
+//! shutdown signals. (`mod common;` in each example; not an example itself.)
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use graceful_tls::Config;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+
+/// Prints one line on stdout and flushes it, ignoring a closed stdout.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use say;
+
+/// What argument parsing wants `main` to do instead of running.
+pub enum ArgsError {
+    Help,
+    Bad(String),
+}
+
+impl ArgsError {
+    /// Prints the help (exit 0) or the problem and the usage (exit 2).
+    pub fn exit(self, program: &str, usage: &str) -> std::process::ExitCode {
+        match self {
+            ArgsError::Help => {
+                say!("{usage}");
+                std::process::ExitCode::SUCCESS
+            }
+            ArgsError::Bad(message) => {
+                eprintln!("{program}: {message}");
+                eprintln!("{usage}");
+                std::process::ExitCode::from(2)
+            }
+        }
+    }
+}
+
+/// The command line, one flag at a time.
+pub struct Flags<I> {
+    args: I,
+}
+
+impl<I: Iterator<Item = String>> Flags<I> {
+    pub fn new(args: I) -> Self {
+        Flags { args }
+    }
+
+    pub fn next_flag(&mut self) -> Option<String> {
+        self.args.next()
+    }
+
+    /// The value after `flag`.
+    pub fn value(&mut self, flag: &str) -> Result<String, ArgsError> {
+        self.args
+            .next()
+            .ok_or_else(|| ArgsError::Bad(format!("{flag} needs a value")))
+    }
+
+    /// The number after `flag`.
+    pub fn number(&mut self, flag: &str) -> Result<u64, ArgsError> {
+        let text = self.value(flag)?;
+        text.parse::<u64>()
+            .map_err(|_| ArgsError::Bad(format!("{flag}: not a number: {text:?}")))
+    }
+
+    /// The number of milliseconds after `flag`.
+    pub fn millis(&mut self, flag: &str) -> Result<Duration, ArgsError> {
+        self.number(flag).map(Duration::from_millis)
+    }
+}
+
+/// `--flag` is required.
+pub fn required(value: Option<String>, flag: &str) -> Result<String, ArgsError> {
+    value.ok_or_else(|| ArgsError::Bad(format!("{flag} is required")))
+}
+
+/// The options every example takes: `--flush-timeout-ms`,
+/// `--peer-close-timeout-ms`, `--tls12`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TlsOptions {
+    pub flush_timeout: Option<Duration>,
+    pub peer_close_timeout: Option<Duration>,
+    pub tls12: bool,
+}
+
+impl TlsOptions {
+    /// Takes `flag` if it is one of ours; `Ok(false)` if it is not.
+    pub fn parse<I: Iterator<Item = String>>(
+        &mut self,
+        flag: &str,
+        flags: &mut Flags<I>,
+    ) -> Result<bool, ArgsError> {
+        match flag {
+            "--flush-timeout-ms" => self.flush_timeout = Some(flags.millis(flag)?),
+            "--peer-close-timeout-ms" => self.peer_close_timeout = Some(flags.millis(flag)?),
+            "--tls12" => self.tls12 = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The close deadlines.
+    pub fn graceful_config(&self) -> Config {
+        let mut config = Config::default();
+        if let Some(timeout) = self.flush_timeout {
+            config = config.flush_timeout(timeout);
+        }
+        if let Some(timeout) = self.peer_close_timeout {
+            config = config.peer_close_timeout(timeout);
+        }
+        config
+    }
+
+    fn versions(&self) -> &'static [&'static rustls::SupportedProtocolVersion] {
+        static TLS12_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+        match self.tls12 {
+            true => &TLS12_ONLY,
+            false => rustls::DEFAULT_VERSIONS,
+        }
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A server config from a PEM certificate chain and private key.
+pub fn server_tls(
+    cert: &str,
+    key: &str,
+    options: &TlsOptions,
+) -> Result<Arc<ServerConfig>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("cannot read {cert}: {e}"))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cannot parse {cert}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate found in {cert}"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot load private key {key}: {e}"))?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(options.versions())
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate/key mismatch or unsupported key: {e}"))?;
+    Ok(Arc::new(config))
+}
+
+/// A client config trusting the PEM certificates in `ca`.
+pub fn client_tls(ca: &str, options: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| format!("cannot read {ca}: {e}"))? {
+        let cert = cert.map_err(|e| format!("cannot parse {ca}: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("bad CA certificate in {ca}: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("no certificate found in {ca}"));
+    }
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(options.versions())
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// `tests/certs/<name>` of this repository (for the demo).
+pub fn test_cert(name: &str) -> String {
+    format!("{}/tests/certs/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A stream of SIGINT/SIGTERM (Ctrl-C elsewhere). The handlers are installed
+/// when this returns, so a signal sent right after startup is never lost and
+/// never kills the process.
+pub struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn new() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Resolves on the next SIGINT or SIGTERM.
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

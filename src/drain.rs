@@ -1,0 +1,323 @@
+//! [`ConnectionSet`]: runs a set of TLS connections and shuts them all down
+//! gracefully, with a deadline and a report.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+use tokio_util::task::TaskTracker;
+
+use crate::drain_report::{trace_drain, ConnectionReport, DrainReport};
+use crate::drain_task::{race, Handshake, Race, Task};
+use crate::refused::Refused;
+use crate::shutdown_signal::{HandlerFuture, ShutdownSignal};
+use crate::{Config, GracefulStream, TlsBackend};
+
+/// Runs TLS connections, each in a task of its own, and ends them all
+/// gracefully: [`drain`](Self::drain) with a deadline, or
+/// [`abort`](Self::abort) at once. Every connection ends with close_notify
+/// (or a typed reason why it could not), and the drain reports how each one
+/// ended.
+///
+/// The set owns each connection's stream and task. A handler borrows the
+/// stream (`&mut GracefulStream`) and gets a [`ShutdownSignal`]; when it
+/// returns, the set closes the stream ([`GracefulStream::close`]). When the
+/// deadline passes, the set drops handlers that are still running (wherever
+/// they are stuck), closes their streams itself (close_notify, without
+/// waiting for the peer's, bounded by the flush timeout) and waits for every
+/// task: when `drain` returns, no connection of the set is open and no task
+/// runs on its behalf.
+///
+/// Once a drain has begun, new registrations are refused ([`Refused`]), so
+/// that a drain always ends and every report is complete. Dropping the set
+/// aborts every connection; they close in the background, bounded, without
+/// a report.
+pub struct ConnectionSet {
+    shared: Arc<Shared>,
+}
+
+/// What the set and its tasks share.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    /// Fired when a drain begins: handlers should finish and return.
+    pub(crate) begun: CancellationToken,
+    /// Fired at the deadline or on abort: handlers are dropped, streams
+    /// cancelled (each stream watches a child) and closed.
+    pub(crate) force: CancellationToken,
+    tracker: TaskTracker,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    /// Set when the first drain began.
+    began_at: Option<Instant>,
+    /// Connections that ended after the drain began.
+    ended: Vec<ConnectionReport>,
+    refused: u64,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; recover from poison anyway.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps the report of a connection that ended after the drain began
+    /// (the ones before are not kept, so a long-running set does not grow).
+    pub(crate) fn record(&self, report: ConnectionReport) {
+        let mut state = self.state();
+        if state.began_at.is_some() {
+            state.ended.push(report);
+        }
+    }
+}
+
+impl ConnectionSet {
+    /// An empty set whose connections close with the default [`Config`].
+    pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    /// An empty set whose connections close within `config`'s deadlines.
+    pub fn with_config(config: Config) -> Self {
+        ConnectionSet {
+            shared: Arc::new(Shared {
+                config,
+                begun: CancellationToken::new(),
+                force: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// Runs an established TLS connection in a task of the set: `handler`
+    /// serves it, then the set closes it. Returns its id (1, 2, 3…).
+    ///
+    /// The stream's token is a child of the set's: it fires at the deadline
+    /// or on abort (reads return `Cancelled`), never earlier. Cancel
+    /// `stream.token()` yourself to stop reading sooner.
+    ///
+    /// # Errors
+    ///
+    /// [`Refused`] once a drain has begun; it holds the stream as a
+    /// cancelled [`GracefulStream`] (dropping it sends close_notify).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (it spawns a task).
+    pub fn spawn<S, H>(
+        &self,
+        tls: S,
+        peer: Option<SocketAddr>,
+        handler: H,
+    ) -> Result<u64, Refused<GracefulStream<S>>>
+    where
+        S: TlsBackend + Send + 'static,
+        H: for<'a> FnOnce(&'a mut GracefulStream<S>, ShutdownSignal) -> HandlerFuture<'a>
+            + Send
+            + 'static,
+    {
+        let Some((task, running)) = self.admit(peer) else {
+            let token = CancellationToken::new();
+            token.cancel();
+            let stream = GracefulStream::with_config(tls, token, self.shared.config);
+            return Err(Refused { inner: stream });
+        };
+        Ok(start(
+            task,
+            running,
+            Box::pin(std::future::ready(Ok(tls))),
+            handler,
+        ))
+    }
+
+    /// Like [`spawn`](Self::spawn), for a connection whose TLS handshake is
+    /// still to run (e.g. `acceptor.accept(tcp)`): the handshake runs in the
+    /// task too, so the deadline bounds it. A handshake still running at the
+    /// deadline is dropped (`Ended::HandshakeCancelled`).
+    ///
+    /// # Errors
+    ///
+    /// [`Refused`] once a drain has begun; it holds the handshake future,
+    /// not polled yet (no TLS session exists, so dropping it sends nothing).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (it spawns a task).
+    pub fn spawn_handshake<S, E, F, H>(
+        &self,
+        peer: Option<SocketAddr>,
+        handshake: F,
+        handler: H,
+    ) -> Result<u64, Refused<F>>
+    where
+        S: TlsBackend + Send + 'static,
+        E: Into<Box<dyn StdError + Send + Sync>>,
+        F: Future<Output = Result<S, E>> + Send + 'static,
+        H: for<'a> FnOnce(&'a mut GracefulStream<S>, ShutdownSignal) -> HandlerFuture<'a>
+            + Send
+            + 'static,
+    {
+        let Some((task, running)) = self.admit(peer) else {
+            return Err(Refused { inner: handshake });
+        };
+        let handshake = Box::pin(async move { handshake.await.map_err(Into::into) });
+        Ok(start(task, running, handshake, handler))
+    }
+
+    /// Admits a connection unless a drain has begun. The tracker token is
+    /// taken under the lock, so a drain that begins concurrently either
+    /// refuses the connection or waits for its task.
+    fn admit(&self, peer: Option<SocketAddr>) -> Option<(Task, TaskTrackerToken)> {
+        let mut state = self.shared.state();
+        if state.began_at.is_some() {
+            state.refused += 1;
+            return None;
+        }
+        state.next_id += 1;
+        let task = Task {
+            id: state.next_id,
+            peer,
+            shared: self.shared.clone(),
+            started: Instant::now(),
+        };
+        Some((task, self.shared.tracker.token()))
+    }
+
+    /// How many connections are running (handshaking, being served or
+    /// closing).
+    pub fn live(&self) -> usize {
+        self.shared.tracker.len()
+    }
+
+    /// Whether a drain (or an abort) has begun: registrations are refused.
+    pub fn is_draining(&self) -> bool {
+        self.shared.begun.is_cancelled()
+    }
+
+    /// Finishes outstanding work, then closes everything (URLSession's
+    /// `finishTasksAndInvalidate`).
+    ///
+    /// At once: refuses new registrations and fires every handler's
+    /// [`ShutdownSignal`]; handlers finish their current request/response
+    /// and return, and the set closes each stream (close_notify, bounded
+    /// wait for the peer's). When `timeout` passes, whatever still runs is
+    /// forced, as by [`abort`](Self::abort). Returns when every task ended:
+    /// within `timeout + flush_timeout` when the peers stall (a close that
+    /// was already waiting for a peer's close_notify may add up to
+    /// `peer_close_timeout`; a transport whose shutdown blocks, up to another
+    /// `flush_timeout`). Returns at once when the set is empty.
+    ///
+    /// Calling it again (or `abort`) reports the same connections; calling `abort`
+    /// while a drain waits escalates it: both return once everything is
+    /// closed.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Dropping the future stops the deadline: the connections keep draining
+    /// at their own pace. Call [`abort`](Self::abort) to force them.
+    pub async fn drain(&self, timeout: Duration) -> DrainReport {
+        // A zero timeout forces at once, as `abort` does.
+        let began_at = self.begin(timeout.is_zero());
+        let deadline = began_at
+            .checked_add(timeout)
+            .unwrap_or_else(|| began_at + Duration::from_secs(60 * 60 * 24 * 365 * 30));
+        let deadline = tokio::time::sleep_until(deadline);
+        if let Race::Second(()) = race(self.shared.tracker.wait(), deadline).await {
+            self.shared.force.cancel();
+            self.shared.tracker.wait().await;
+        }
+        self.report(began_at)
+    }
+
+    /// Cancels and closes everything now (URLSession's
+    /// `invalidateAndCancel`): refuses new registrations, drops every
+    /// handler, cancels every stream and closes it with close_notify without
+    /// waiting for the peer's, within the flush timeout. Returns the report
+    /// when every task ended. Escalates a drain in progress.
+    ///
+    /// # Cancellation safety
+    ///
+    /// The abort happens on the first poll and cannot be undone; dropping
+    /// the future afterwards only stops waiting for the report.
+    pub async fn abort(&self) -> DrainReport {
+        let began_at = self.begin(true);
+        self.shared.tracker.wait().await;
+        self.report(began_at)
+    }
+
+    /// Starts draining (once): refuses registrations, signals the handlers.
+    /// With `force`, forces first, so that no handler wakes up to the signal
+    /// without seeing the force too.
+    fn begin(&self, force: bool) -> Instant {
+        let mut state = self.shared.state();
+        let began_at = *state.began_at.get_or_insert_with(Instant::now);
+        self.shared.tracker.close();
+        if force {
+            self.shared.force.cancel();
+        }
+        self.shared.begun.cancel();
+        began_at
+    }
+
+    fn report(&self, began_at: Instant) -> DrainReport {
+        let state = self.shared.state();
+        let report = DrainReport {
+            connections: state.ended.clone(),
+            refused: state.refused,
+            elapsed: began_at.elapsed(),
+        };
+        drop(state);
+        trace_drain(&report);
+        report
+    }
+}
+
+/// Spawns the connection's task; the tracker token lives as long as it.
+fn start<S, H>(task: Task, running: TaskTrackerToken, handshake: Handshake<S>, handler: H) -> u64
+where
+    S: TlsBackend + Send + 'static,
+    H: for<'a> FnOnce(&'a mut GracefulStream<S>, ShutdownSignal) -> HandlerFuture<'a>
+        + Send
+        + 'static,
+{
+    let id = task.id;
+    tokio::spawn(async move {
+        task.run(handshake, handler).await;
+        drop(running);
+    });
+    id
+}
+
+impl Default for ConnectionSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ConnectionSet {
+    /// Aborts: every connection is cancelled and closes in the background.
+    fn drop(&mut self) {
+        self.shared.begun.cancel();
+        self.shared.force.cancel();
+    }
+}
+
+impl fmt::Debug for ConnectionSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionSet")
+            .field("config", &self.shared.config)
+            .field("live", &self.live())
+            .field("draining", &self.is_draining())
+            .finish_non_exhaustive()
+    }
+}

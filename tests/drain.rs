@@ -1,0 +1,295 @@
+//! `ConnectionSet`: draining hundreds of connections against real rustls
+//! peers, with a deadline (paused clock) and a report checked against what
+//! each peer saw.
+
+mod common;
+mod drain_kit;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{pattern, PeerSaw, VERSIONS};
+use drain_kit::{register, run_peer, Peer, Request};
+use graceful_tls::{CloseOutcome, Config, ConnectionSet, Ended};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+const DEADLINE: Duration = Duration::from_secs(5);
+const FLUSH: Duration = Duration::from_secs(3);
+
+fn config() -> Config {
+    Config::default()
+        .flush_timeout(FLUSH)
+        .peer_close_timeout(Duration::from_secs(1))
+}
+
+/// A fast request (2 s of work), a slow one (beyond the deadline) and a big
+/// answer that a stalled peer never reads.
+const FAST: Request = Request {
+    work: Duration::from_secs(2),
+    len: 3000,
+};
+const SLOW: Request = Request {
+    work: Duration::from_secs(60),
+    len: 10,
+};
+const BIG: Request = Request {
+    work: Duration::ZERO,
+    len: 1 << 20,
+};
+
+/// One connection under test: its id in the set, what its peer does, and
+/// the peer's task.
+struct Conn {
+    id: u64,
+    peer: Peer,
+    task: JoinHandle<PeerSaw>,
+}
+
+/// Registers `kinds.len()` in-memory connections (TLS 1.2 and 1.3
+/// alternating) and starts their peers; waits until every request was
+/// received by its handler.
+async fn start(set: &ConnectionSet, kinds: &[Peer], unstall: &watch::Receiver<bool>) -> Vec<Conn> {
+    let (started_tx, mut started_rx) = mpsc::unbounded_channel();
+    let mut conns = Vec::new();
+    for (i, &peer) in kinds.iter().enumerate() {
+        let version = VERSIONS[i % 2];
+        // 16 KiB per direction: a peer that stops reading blocks the writer.
+        let (client, server) = common::duplex_pair(version, 16 * 1024).await;
+        let id = register(set, server, &started_tx);
+        let task = tokio::spawn(run_peer(peer, client.into(), unstall.clone()));
+        conns.push(Conn { id, peer, task });
+    }
+    let requests = kinds.iter().filter(|p| **p != Peer::Idle).count();
+    for _ in 0..requests {
+        started_rx
+            .recv()
+            .await
+            .expect("handler received its request");
+    }
+    assert_eq!(set.live(), kinds.len());
+    conns
+}
+
+/// Every kind of peer at once: idle, mid-request (finishes in time),
+/// mid-request beyond the deadline, stalled. The report must match what
+/// each peer saw, and the drain must return within deadline + flush timeout.
+#[tokio::test(start_paused = true)]
+async fn drain_with_idle_busy_slow_and_stalled_peers() {
+    let set = ConnectionSet::with_config(config());
+    let kinds: Vec<Peer> = (0..320)
+        .map(|i| match i % 4 {
+            0 => Peer::Idle,
+            1 => Peer::Request(FAST),
+            2 => Peer::Request(SLOW),
+            _ => Peer::Stalled(BIG),
+        })
+        .collect();
+    let (unstall_tx, unstall) = watch::channel(false);
+    let conns = start(&set, &kinds, &unstall).await;
+
+    let began = Instant::now();
+    let report = set.drain(DEADLINE).await;
+    let took = began.elapsed();
+    assert!(
+        took >= DEADLINE && took <= DEADLINE + FLUSH,
+        "drain took {took:?}"
+    );
+    assert_eq!(report.elapsed, took);
+    assert_eq!(set.live(), 0, "no task may outlive the drain");
+    unstall_tx.send(true).unwrap();
+
+    assert_eq!(report.connections.len(), conns.len());
+    let by_id: HashMap<u64, _> = report.connections.iter().map(|c| (c.id, c)).collect();
+    for conn in conns {
+        let saw = conn.task.await.expect("peer task");
+        let entry = by_id[&conn.id];
+        let context = format!(
+            "conn {} ({:?}): report {entry:?}, peer saw {saw:?}",
+            conn.id, conn.peer
+        );
+        match conn.peer {
+            Peer::Idle => {
+                assert_eq!(saw, PeerSaw::CloseNotify(vec![]), "{context}");
+                assert!(
+                    matches!(entry.ended, Ended::Closed(CloseOutcome::PeerConfirmed)),
+                    "{context}"
+                );
+                assert!(!entry.forced, "{context}");
+                assert!(entry.lifetime < Duration::from_secs(1), "{context}");
+            }
+            Peer::Request(FAST) => {
+                assert_eq!(
+                    saw,
+                    PeerSaw::CloseNotify(pattern(FAST.len as usize)),
+                    "{context}"
+                );
+                assert!(
+                    matches!(entry.ended, Ended::Closed(CloseOutcome::PeerConfirmed)),
+                    "{context}"
+                );
+                assert!(!entry.forced, "{context}");
+                assert_eq!(entry.stats.read(), 8, "{context}");
+                assert_eq!(entry.stats.written(), u64::from(FAST.len), "{context}");
+            }
+            Peer::Request(_) => {
+                // Forced at the deadline: no answer, but a clean close.
+                assert_eq!(saw, PeerSaw::CloseNotify(vec![]), "{context}");
+                assert!(
+                    matches!(entry.ended, Ended::Closed(CloseOutcome::NotAwaited)),
+                    "{context}"
+                );
+                assert!(entry.forced, "{context}");
+            }
+            Peer::Stalled(_) => {
+                // Forced at the deadline, close_notify stuck behind the
+                // unread answer: the peer sees a truncation.
+                assert!(matches!(saw, PeerSaw::Truncated(_)), "{context}");
+                assert!(
+                    matches!(entry.ended, Ended::Closed(CloseOutcome::FlushTimeout)),
+                    "{context}"
+                );
+                assert!(entry.forced, "{context}");
+            }
+        }
+    }
+    assert_eq!(report.forced(), 160);
+    assert_eq!(report.closed_with(CloseOutcome::PeerConfirmed), 160);
+    assert_eq!(
+        report.to_string(),
+        "connections=320 forced=160 flush-timeout=80 not-awaited=80 peer-confirmed=160"
+    );
+}
+
+/// Everyone finishes well before the deadline: the drain returns as soon as
+/// the last connection closed, every close peer-confirmed. Loopback TCP, on
+/// the real clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_where_all_finish_before_the_deadline_over_tcp() {
+    let set = ConnectionSet::with_config(config());
+    let (unstall_tx, unstall) = watch::channel(true);
+    drop(unstall_tx);
+    let (started_tx, mut started_rx) = mpsc::unbounded_channel();
+    let mut peers = Vec::new();
+    let quick = Request {
+        work: Duration::from_millis(50),
+        len: 100,
+    };
+    for i in 0..200 {
+        let (client, server) = common::tcp_pair(VERSIONS[i % 2]).await;
+        let addr = server.get_ref().0.peer_addr().ok();
+        let started = started_tx.clone();
+        let id = set
+            .spawn(server, addr, move |stream, signal| {
+                Box::pin(drain_kit::serve(stream, signal, started))
+            })
+            .expect("accepted");
+        let peer = if i % 2 == 0 {
+            Peer::Idle
+        } else {
+            Peer::Request(quick)
+        };
+        peers.push((
+            id,
+            addr,
+            peer,
+            tokio::spawn(run_peer(peer, client.into(), unstall.clone())),
+        ));
+    }
+    for _ in 0..100 {
+        started_rx.recv().await.expect("request received");
+    }
+    let report = set.drain(Duration::from_secs(60)).await;
+    assert!(report.elapsed < Duration::from_secs(30), "{report:?}");
+    assert_eq!(set.live(), 0);
+    assert_eq!(report.to_string(), "connections=200 peer-confirmed=200");
+    let by_id: HashMap<u64, _> = report.connections.iter().map(|c| (c.id, c)).collect();
+    for (id, addr, peer, task) in peers {
+        let saw = task.await.expect("peer task");
+        let expected = match peer {
+            Peer::Idle => vec![],
+            _ => pattern(quick.len as usize),
+        };
+        assert_eq!(saw, PeerSaw::CloseNotify(expected), "conn {id}");
+        assert_eq!(by_id[&id].peer, addr);
+        assert!(addr.is_some());
+    }
+}
+
+/// `abort` forces everything at once: no handler finishes its request,
+/// every peer that reads sees close_notify, stalled peers cost at most the
+/// flush timeout.
+#[tokio::test(start_paused = true)]
+async fn abort_closes_everything_within_the_flush_timeout() {
+    let set = ConnectionSet::with_config(config());
+    let kinds: Vec<Peer> = (0..150)
+        .map(|i| match i % 3 {
+            0 => Peer::Idle,
+            1 => Peer::Request(FAST),
+            _ => Peer::Stalled(BIG),
+        })
+        .collect();
+    let (unstall_tx, unstall) = watch::channel(false);
+    let conns = start(&set, &kinds, &unstall).await;
+
+    let report = set.abort().await;
+    assert!(report.elapsed <= FLUSH, "{:?}", report.elapsed);
+    assert_eq!(set.live(), 0);
+    unstall_tx.send(true).unwrap();
+    assert_eq!(report.forced(), 150);
+    let by_id: HashMap<u64, _> = report.connections.iter().map(|c| (c.id, c)).collect();
+    for conn in conns {
+        let saw = conn.task.await.expect("peer task");
+        let ended = &by_id[&conn.id].ended;
+        match conn.peer {
+            Peer::Stalled(_) => {
+                assert!(matches!(saw, PeerSaw::Truncated(_)), "{saw:?}");
+                assert!(matches!(ended, Ended::Closed(CloseOutcome::FlushTimeout)));
+            }
+            _ => {
+                assert_eq!(saw, PeerSaw::CloseNotify(vec![]));
+                assert!(
+                    matches!(ended, Ended::Closed(CloseOutcome::NotAwaited)),
+                    "{ended:?} {:?}",
+                    conn.peer
+                );
+            }
+        }
+    }
+}
+
+/// A second call escalates: a drain with a long deadline, then `abort`
+/// while it waits. Both return as soon as everything is closed, with the
+/// same report.
+#[tokio::test(start_paused = true)]
+async fn abort_escalates_a_drain_in_progress() {
+    let set = ConnectionSet::with_config(config());
+    let kinds = vec![Peer::Request(SLOW); 20];
+    let (_unstall_tx, unstall) = watch::channel(false);
+    let conns = start(&set, &kinds, &unstall).await;
+
+    let began = Instant::now();
+    let (drained, aborted) = tokio::join!(set.drain(Duration::from_secs(3600)), async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        set.abort().await
+    });
+    assert_eq!(began.elapsed(), Duration::from_secs(1));
+    assert_eq!(drained.to_string(), aborted.to_string());
+    assert_eq!(
+        drained.to_string(),
+        "connections=20 forced=20 not-awaited=20"
+    );
+    for conn in conns {
+        assert_eq!(conn.task.await.unwrap(), PeerSaw::CloseNotify(vec![]));
+    }
+}
+
+/// Nothing to wait for: the drain returns at once.
+#[tokio::test(start_paused = true)]
+async fn empty_set_drains_at_once() {
+    let set = ConnectionSet::new();
+    let report = set.drain(DEADLINE).await;
+    assert_eq!(report.elapsed, Duration::ZERO);
+    assert_eq!(report.to_string(), "connections=0");
+}

@@ -1,0 +1,56 @@
+//! `ConnectionSet`: a panicking handler still gets its connection closed and
+//! reported.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{peer_read_to_end, PeerSaw, Tls, Version};
+use graceful_tls::{CloseOutcome, ConnectionSet, Ended};
+use tokio::io::AsyncWriteExt;
+
+/// Two connections, one whose handler panics: both end with close_notify.
+/// Returns the report and what each peer saw.
+async fn drain_with_a_panicking_handler() -> (graceful_tls::DrainReport, Vec<PeerSaw>) {
+    let set = ConnectionSet::new();
+    let mut peers = Vec::new();
+    for panics in [false, true] {
+        let (client, server) = common::duplex_pair(Version::Tls13, 16 * 1024).await;
+        set.spawn(server, None, move |stream, signal| {
+            Box::pin(async move {
+                stream.write_all(b"hello").await.unwrap();
+                signal.begun().await;
+                assert!(!panics, "handler bug (expected by the test)");
+            })
+        })
+        .unwrap();
+        peers.push(tokio::spawn(async move {
+            let mut tls = Tls::from(client);
+            let saw = peer_read_to_end(&mut tls).await;
+            let _ = tls.shutdown().await;
+            saw
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let report = set.drain(Duration::from_secs(5)).await;
+    let mut saw = Vec::new();
+    for peer in peers {
+        saw.push(peer.await.unwrap());
+    }
+    (report, saw)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_handler_is_caught_closed_and_reported() {
+    let (report, saw) = drain_with_a_panicking_handler().await;
+    for saw in saw {
+        assert_eq!(saw, PeerSaw::CloseNotify(b"hello".to_vec()));
+    }
+    let mut panicked: Vec<bool> = report.connections.iter().map(|c| c.panicked).collect();
+    panicked.sort();
+    assert_eq!(panicked, [false, true]);
+    assert!(report
+        .connections
+        .iter()
+        .all(|c| matches!(c.ended, Ended::Closed(CloseOutcome::PeerConfirmed)) && !c.forced));
+}
