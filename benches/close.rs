@@ -3,7 +3,7 @@
 //! `cargo bench --bench close` (full) or `cargo bench --bench close -- --quick`
 //! (under two minutes on 2 cores). Loopback TCP, real rustls (ring), TLS 1.3
 //! with AES-128-GCM only. Every scenario runs the baseline and the crate
-//! interleaved (A B A B ...) in one process and reports medians. Prints one
+//! interleaved (A B, B A, A B ...: who goes first alternates) in one process and reports medians. Prints one
 //! machine-readable line per scenario, a markdown table (the README's), and
 //! writes `target/bench/close.{json,md,svg}`; a full run also refreshes
 //! `docs/bench.svg`, which the README embeds.
@@ -58,12 +58,12 @@ impl Plan {
             Plan {
                 quick,
                 bulk_bytes: 64 * MIB,
-                bulk_rounds: 3,
+                bulk_rounds: 10,
                 pingpong_iters: 5_000,
-                pingpong_rounds: 3,
+                pingpong_rounds: 10,
                 cancel_samples: 300,
                 mass_connections: 1_000,
-                mass_rounds: 3,
+                mass_rounds: 4,
                 memory_connections: 200,
                 memory_round_trips: 1_000,
             }
@@ -71,12 +71,12 @@ impl Plan {
             Plan {
                 quick,
                 bulk_bytes: 256 * MIB,
-                bulk_rounds: 5,
+                bulk_rounds: 12,
                 pingpong_iters: 20_000,
-                pingpong_rounds: 5,
+                pingpong_rounds: 12,
                 cancel_samples: 2_000,
                 mass_connections: 10_000,
-                mass_rounds: 3,
+                mass_rounds: 4,
                 memory_connections: 1_000,
                 memory_round_trips: 5_000,
             }

@@ -17,6 +17,7 @@ mod outcome;
 mod read;
 mod stats;
 mod stream;
+mod watch;
 
 pub use backend::{Buffered, TlsBackend};
 pub use config::Config;

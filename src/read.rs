@@ -1,6 +1,5 @@
 //! Reading: typed outcomes decided by state, and cancellation.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -8,6 +7,7 @@ use tokio::io::ReadBuf;
 
 use crate::backend::{Buffered, TlsBackend};
 use crate::machine::{Event, ReadGate};
+use crate::watch::CancelWatch;
 use crate::{Error, GracefulStream, ReadOutcome};
 
 impl<S: TlsBackend> GracefulStream<S> {
@@ -60,18 +60,17 @@ impl<S: TlsBackend> GracefulStream<S> {
             ReadGate::AbruptEof => return Poll::Ready(Ok(ReadOutcome::AbruptEof)),
             ReadGate::Failed => return Poll::Ready(Err(self.stored_error())),
         }
-        if self.token.is_cancelled() {
+        let token = &self.token;
+        let watch = self.watch.get_or_insert_with(|| CancelWatch::new(token));
+        if watch.is_cancelled() {
             self.handle(Event::Cancel);
             return Poll::Ready(Ok(self.read_buffered_only(buf)));
         }
         match self.poll_transport_read(cx, buf) {
             Poll::Ready(result) => Poll::Ready(result),
             Poll::Pending => {
-                let token = &self.token;
-                let cancelled = self
-                    .cancelled
-                    .get_or_insert_with(|| Box::pin(token.clone().cancelled_owned()));
-                if cancelled.as_mut().poll(cx).is_pending() {
+                let watch = self.watch.as_mut().expect("created above");
+                if !watch.as_mut().register(cx) {
                     return Poll::Pending;
                 }
                 self.handle(Event::Cancel);

@@ -17,9 +17,15 @@ use crate::tls::{Client, Loopback, Server};
 pub async fn cancel_to_close_notify(per_variant: usize) -> Ab {
     let lb = Loopback::bind().await;
     let mut ab = Ab::default();
-    for _ in 0..per_variant {
-        ab.bare.push(sample(&lb, false).await);
-        ab.graceful.push(sample(&lb, true).await);
+    for round in 0..per_variant {
+        for graceful in crate::data_path::order(round) {
+            let us = sample(&lb, graceful).await;
+            if graceful {
+                ab.graceful.push(us);
+            } else {
+                ab.bare.push(us);
+            }
+        }
     }
     ab
 }

@@ -88,7 +88,11 @@ fn draw_panel<DB: DrawingBackend>(
         .margin(14)
         .x_label_area_size(28)
         .y_label_area_size(56)
-        .build_cartesian_2d((0..panel.bars.len()).into_segmented(), 0.0..top.max(1e-9))?;
+        // 0..n-1: plotters' integer ranges include their end.
+        .build_cartesian_2d(
+            (0..panel.bars.len() - 1).into_segmented(),
+            0.0..top.max(1e-9),
+        )?;
     let label = |v: &SegmentValue<usize>| match v {
         SegmentValue::CenterOf(i) => panel.bars.get(*i).map_or(String::new(), |b| b.0.clone()),
         _ => String::new(),
@@ -96,6 +100,8 @@ fn draw_panel<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(WHITE)
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .x_labels(panel.bars.len())
         .x_label_formatter(&label)
         .y_desc(panel.unit)

@@ -24,14 +24,27 @@ pub struct Ab {
 pub async fn bulk(total: usize, rounds: usize) -> Ab {
     let lb = Loopback::bind().await;
     let mut ab = Ab::default();
-    for _ in 0..rounds {
-        let (client, server) = lb.pair().await;
-        ab.bare.push(transfer(server, client, total).await);
-        let (client, server) = lb.pair().await;
-        let (client, server) = (wrap(client), wrap(server));
-        ab.graceful.push(transfer(server, client, total).await);
+    // Warm-up (allocator, page cache, TCP), not counted.
+    let (client, server) = lb.pair().await;
+    transfer(server, client, total / 4).await;
+    for round in 0..rounds {
+        for graceful in order(round) {
+            let (client, server) = lb.pair().await;
+            if graceful {
+                let mbps = transfer(wrap(server), wrap(client), total).await;
+                ab.graceful.push(mbps);
+            } else {
+                ab.bare.push(transfer(server, client, total).await);
+            }
+        }
     }
     ab
+}
+
+/// Which variant goes first alternates by round (A B, B A, ...), so that
+/// neither always runs on a machine the other has just warmed or loaded.
+pub fn order(round: usize) -> [bool; 2] {
+    [round % 2 == 1, round % 2 == 0]
 }
 
 fn wrap<S: graceful_tls::TlsBackend + Send + 'static>(s: S) -> GracefulStream<S> {
@@ -68,12 +81,16 @@ where
 pub async fn pingpong(iters: usize, rounds: usize) -> Ab {
     let lb = Loopback::bind().await;
     let mut ab = Ab::default();
-    for _ in 0..rounds {
-        let (client, server) = lb.pair().await;
-        ab.bare.push(round_trips(client, server, iters).await);
-        let (client, server) = lb.pair().await;
-        ab.graceful
-            .push(round_trips(wrap(client), wrap(server), iters).await);
+    for round in 0..rounds {
+        for graceful in order(round) {
+            let (client, server) = lb.pair().await;
+            if graceful {
+                let us = round_trips(wrap(client), wrap(server), iters).await;
+                ab.graceful.push(us);
+            } else {
+                ab.bare.push(round_trips(client, server, iters).await);
+            }
+        }
     }
     ab
 }

@@ -63,9 +63,15 @@ pub async fn mass_close(connections: usize, rounds: usize) -> Mass {
         connections,
         ..Mass::default()
     };
-    for _ in 0..rounds {
-        mass.bare.push(run(false, connections).await);
-        mass.graceful.push(run(true, connections).await);
+    for round in 0..rounds {
+        for graceful in crate::data_path::order(round) {
+            let result = run(graceful, connections).await;
+            if graceful {
+                mass.graceful.push(result);
+            } else {
+                mass.bare.push(result);
+            }
+        }
     }
     mass
 }
