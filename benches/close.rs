@@ -63,7 +63,7 @@ impl Plan {
                 pingpong_rounds: 10,
                 cancel_samples: 300,
                 mass_connections: 1_000,
-                mass_rounds: 4,
+                mass_rounds: 3,
                 memory_connections: 200,
                 memory_round_trips: 1_000,
             }
@@ -76,7 +76,7 @@ impl Plan {
                 pingpong_rounds: 12,
                 cancel_samples: 2_000,
                 mass_connections: 10_000,
-                mass_rounds: 4,
+                mass_rounds: 3,
                 memory_connections: 1_000,
                 memory_round_trips: 5_000,
             }

@@ -67,6 +67,11 @@ pub fn render(figures: &Figures, path: &Path) {
                     s.mass_graceful_ms,
                     OURS,
                 ),
+                (
+                    "graceful, peers answer at once".into(),
+                    s.mass_answering_ms,
+                    OURS,
+                ),
             ],
         },
     ];

@@ -1,7 +1,15 @@
 //! mass_close: N idle server connections, one parent token cancelled; how
 //! long until every peer has seen the end of its connection, and how many
 //! saw a truncation. Baseline: each connection `select!`s on its token and
-//! drops the bare tokio-rustls stream.
+//! drops the bare tokio-rustls stream. The crate: each connection's
+//! `read_outcome` returns `Cancelled`, then `close()`.
+//!
+//! The peers stand in for remote clients, but here they share the server's
+//! two cores. So in the main figure they answer each close_notify with their
+//! own only once every peer has seen its end: their answers (and the server
+//! reading them) still happen, after the clock stops, and no longer bill the
+//! peers' CPU time to the server. A second graceful run has the peers answer
+//! at once, to show what that sharing costs.
 //!
 //! The peers live in a child process (this binary, `--mass-close-peer ADDR
 //! N`) so each process holds N sockets, not 2N. The child reports each peer's
@@ -17,11 +25,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use graceful_tls::{CancellationToken, GracefulStream, ReadOutcome};
+use graceful_tls::{CancellationToken, Config, GracefulStream, ReadOutcome};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::TcpListener;
 use tokio::process::ChildStdout;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::timeout;
 
 use crate::tls::{self, Server};
@@ -44,7 +52,18 @@ pub struct Run {
 pub struct Mass {
     pub connections: usize,
     pub bare: Vec<Run>,
+    /// Peers answer once all have seen their end (the main figure).
     pub graceful: Vec<Run>,
+    /// Peers answer each close_notify at once.
+    pub graceful_answering: Vec<Run>,
+}
+
+/// One kind of run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Bare,
+    Graceful,
+    GracefulAnswering,
 }
 
 /// `wanted`, or fewer if the descriptor limit (raised to the hard limit)
@@ -64,23 +83,30 @@ pub async fn mass_close(connections: usize, rounds: usize) -> Mass {
         ..Mass::default()
     };
     for round in 0..rounds {
-        for graceful in crate::data_path::order(round) {
-            let result = run(graceful, connections).await;
-            if graceful {
-                mass.graceful.push(result);
-            } else {
-                mass.bare.push(result);
+        let mut variants = [Variant::Bare, Variant::Graceful, Variant::GracefulAnswering];
+        variants.rotate_left(round % 3);
+        for variant in variants {
+            let result = run(variant, connections).await;
+            match variant {
+                Variant::Bare => mass.bare.push(result),
+                Variant::Graceful => mass.graceful.push(result),
+                Variant::GracefulAnswering => mass.graceful_answering.push(result),
             }
         }
     }
     mass
 }
 
-async fn run(graceful: bool, n: usize) -> Run {
+async fn run(variant: Variant, n: usize) -> Run {
+    let answer = if variant == Variant::GracefulAnswering {
+        "at-once"
+    } else {
+        "after-all"
+    };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let mut child = tokio::process::Command::new(std::env::current_exe().expect("exe"))
-        .args([PEER_ARG, &addr.to_string(), &n.to_string()])
+        .args([PEER_ARG, &addr.to_string(), &n.to_string(), answer])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -97,10 +123,10 @@ async fn run(graceful: bool, n: usize) -> Run {
         let (acceptor, token, ready) = (acceptor.clone(), token.child_token(), ready.clone());
         conns.spawn(async move {
             let tls = tls::accept(&acceptor, tcp).await.expect("server handshake");
-            if graceful {
-                graceful_conn(tls, token, &ready).await
-            } else {
+            if variant == Variant::Bare {
                 bare_conn(tls, token, &ready).await
+            } else {
+                graceful_conn(tls, token, &ready).await
             }
         });
     }
@@ -155,7 +181,9 @@ async fn expect_line(lines: &mut Lines<BufReader<ChildStdout>>, word: &str) -> S
 }
 
 async fn graceful_conn(tls: Server, token: CancellationToken, ready: &AtomicUsize) -> &'static str {
-    let mut stream = GracefulStream::new(tls, token);
+    // Deferred answers arrive after every peer has read: allow for that.
+    let config = Config::default().peer_close_timeout(LIMIT);
+    let mut stream = GracefulStream::with_config(tls, token, config);
     ready.fetch_add(1, Ordering::Relaxed);
     let mut buf = [0u8; 1024];
     // Plaintext is discarded; any end (Cancelled, here) goes on to close.
@@ -182,7 +210,8 @@ async fn bare_conn(mut tls: Server, token: CancellationToken, ready: &AtomicUsiz
 
 /// The child process: connects `N` clients to `ADDR`, prints `ready`, reads
 /// each to its end, prints `done clean=C truncated=T other=E` once all have
-/// ended, and answers every close_notify with its own.
+/// ended, and answers every close_notify with its own: `at-once`, or
+/// `after-all` have ended.
 pub fn peer_main(args: &[String]) {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("mass_close peer process: {info}");
@@ -190,6 +219,7 @@ pub fn peer_main(args: &[String]) {
     }));
     let addr: SocketAddr = args[0].parse().expect("ADDR");
     let n: usize = args[1].parse().expect("N");
+    let at_once = args[2] == "at-once";
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -200,10 +230,12 @@ pub fn peer_main(args: &[String]) {
         let handshakes = Arc::new(Semaphore::new(64));
         let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
         let (verdict_tx, mut verdict_rx) = mpsc::unbounded_channel();
+        let (all_ended, all_ended_rx) = watch::channel(at_once);
         let mut peers = tokio::task::JoinSet::new();
         for _ in 0..n {
             let (connector, handshakes) = (connector.clone(), handshakes.clone());
             let (ready_tx, verdict_tx) = (ready_tx.clone(), verdict_tx.clone());
+            let mut all_ended = all_ended_rx.clone();
             peers.spawn(async move {
                 let permit = handshakes.acquire().await.expect("semaphore");
                 let mut tls = tls::connect(&connector, addr).await.expect("peer connect");
@@ -221,6 +253,7 @@ pub fn peer_main(args: &[String]) {
                     }
                 };
                 let _ = verdict_tx.send(verdict);
+                let _ = all_ended.wait_for(|ended| *ended).await;
                 if verdict == "clean" {
                     let _ = tls.shutdown().await;
                 }
@@ -240,6 +273,7 @@ pub fn peer_main(args: &[String]) {
             "done clean={} truncated={} other={}",
             counts["clean"], counts["truncated"], counts["other"]
         ));
+        let _ = all_ended.send(true);
         while peers.join_next().await.is_some() {}
     });
 }

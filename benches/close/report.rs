@@ -83,6 +83,7 @@ pub struct Summary {
     pub ping_graceful: f64,
     pub cancel: [f64; 4], // graceful p50, p99, handrolled p50, p99
     pub mass_graceful_ms: f64,
+    pub mass_answering_ms: f64,
     pub mass_bare_ms: f64,
     pub mass_graceful_truncated: usize,
     pub mass_graceful_other: usize,
@@ -106,9 +107,12 @@ impl Figures {
                 percentile(h, 99.0),
             ],
             mass_graceful_ms: runs_median(&m.graceful),
+            mass_answering_ms: runs_median(&m.graceful_answering),
             mass_bare_ms: runs_median(&m.bare),
-            mass_graceful_truncated: worst(&m.graceful, |r| r.truncated),
-            mass_graceful_other: worst(&m.graceful, |r| r.other),
+            mass_graceful_truncated: worst(&m.graceful, |r| r.truncated)
+                .max(worst(&m.graceful_answering, |r| r.truncated)),
+            mass_graceful_other: worst(&m.graceful, |r| r.other)
+                .max(worst(&m.graceful_answering, |r| r.other)),
             mass_bare_truncated: worst(&m.bare, |r| r.truncated),
             mass_bare_other: worst(&m.bare, |r| r.other),
         }
@@ -226,6 +230,15 @@ impl Figures {
         );
         row(
             &mut t,
+            "mass_close, peers answering each close_notify at once (their work shares the 2 cores)"
+                .into(),
+            String::new(),
+            format!("{:.1} ms", s.mass_answering_ms),
+            String::new(),
+            "",
+        );
+        row(
+            &mut t,
             "inline size (`size_of`, server stream over `TcpStream`)".into(),
             format!("{} B", mem.stream_bytes),
             format!("{} B", mem.wrapped_bytes),
@@ -260,6 +273,7 @@ impl Figures {
             .mass
             .graceful
             .iter()
+            .chain(&self.mass.graceful_answering)
             .map(|r| format!("{:?}", r.outcomes))
             .collect();
         println!(
@@ -315,13 +329,13 @@ impl Figures {
              \"bulk\": {{\"bytes\": {}, \"bare_mbps\": {:.3}, \"graceful_mbps\": {:.3}, \"ratio\": {:.5}, \"bare_rounds\": {}, \"graceful_rounds\": {}}},\n  \
              \"pingpong\": {{\"round_trips\": {}, \"bare_us\": {:.4}, \"graceful_us\": {:.4}, \"ratio\": {:.5}, \"bare_rounds\": {}, \"graceful_rounds\": {}}},\n  \
              \"cancel_to_close_notify\": {{\"connections_per_variant\": {}, \"graceful_p50_us\": {:.3}, \"graceful_p99_us\": {:.3}, \"handrolled_p50_us\": {:.3}, \"handrolled_p99_us\": {:.3}, \"ratio_p99\": {:.5}}},\n  \
-             \"mass_close\": {{\"connections\": {}, \"graceful_ms\": {:.3}, \"bare_drop_ms\": {:.3}, \"graceful_truncated\": {}, \"bare_drop_truncated\": {}, \"graceful_rounds\": {}, \"bare_rounds\": {}}},\n  \
+             \"mass_close\": {{\"connections\": {}, \"graceful_ms\": {:.3}, \"graceful_answering_at_once_ms\": {:.3}, \"bare_drop_ms\": {:.3}, \"graceful_truncated\": {}, \"bare_drop_truncated\": {}, \"graceful_rounds\": {}, \"graceful_answering_at_once_rounds\": {}, \"bare_rounds\": {}}},\n  \
              \"memory\": {{\"stream_bytes\": {}, \"wrapped_bytes\": {}, \"wrapper_inline_bytes\": {}, \"heap_bytes_per_conn\": {:.1}, \"child_token_bytes\": {:.1}, \"bare_allocs_per_round_trip\": {:.3}, \"graceful_allocs_per_round_trip\": {:.3}}}\n}}\n",
             m.cpu, m.cores, m.kernel, m.rustc, p.quick,
             p.bulk_bytes, s.bulk_bare, s.bulk_graceful, s.bulk_graceful / s.bulk_bare, list(&self.bulk.bare), list(&self.bulk.graceful),
             p.pingpong_iters, s.ping_bare, s.ping_graceful, s.ping_graceful / s.ping_bare, list(&self.pingpong.bare), list(&self.pingpong.graceful),
             p.cancel_samples, s.cancel[0], s.cancel[1], s.cancel[2], s.cancel[3], s.cancel[1] / s.cancel[3],
-            self.mass.connections, s.mass_graceful_ms, s.mass_bare_ms, s.mass_graceful_truncated, s.mass_bare_truncated, runs(&self.mass.graceful), runs(&self.mass.bare),
+            self.mass.connections, s.mass_graceful_ms, s.mass_answering_ms, s.mass_bare_ms, s.mass_graceful_truncated, s.mass_bare_truncated, runs(&self.mass.graceful), runs(&self.mass.graceful_answering), runs(&self.mass.bare),
             mem.stream_bytes, mem.wrapped_bytes, mem.inline_bytes(), mem.heap_bytes_per_conn, mem.child_token_bytes, mem.bare_allocs_per_round_trip, mem.graceful_allocs_per_round_trip,
         )
     }
