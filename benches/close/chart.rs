@@ -11,6 +11,7 @@ use crate::report::Figures;
 
 const BARE: RGBColor = RGBColor(150, 150, 150);
 const OURS: RGBColor = RGBColor(31, 119, 180);
+const OURS_LIGHT: RGBColor = RGBColor(140, 185, 220);
 
 struct Panel {
     title: String,
@@ -70,7 +71,7 @@ pub fn render(figures: &Figures, path: &Path) {
                 (
                     "graceful, peers answer at once".into(),
                     s.mass_answering_ms,
-                    OURS,
+                    OURS_LIGHT,
                 ),
             ],
         },
