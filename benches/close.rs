@@ -84,10 +84,32 @@ impl Plan {
     }
 }
 
+/// `--profile-round-trips bare|graceful N`: only N pingpong round trips, for
+/// instruction counts (`valgrind --tool=callgrind`); see README.
+const PROFILE_ARG: &str = "--profile-round-trips";
+
+fn profile_round_trips(args: &[String]) {
+    let graceful = match args.first().map(String::as_str) {
+        Some("bare") => false,
+        Some("graceful") => true,
+        _ => panic!("usage: {PROFILE_ARG} bare|graceful N"),
+    };
+    let n: usize = args.get(1).and_then(|n| n.parse().ok()).expect("N");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(data_path::profile(graceful, n));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == mass::PEER_ARG) {
         mass::peer_main(&args[i + 1..]);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == PROFILE_ARG) {
+        profile_round_trips(&args[i + 1..]);
         return;
     }
     let plan = Plan::new(args.iter().any(|a| a == "--quick"));

@@ -95,6 +95,19 @@ pub async fn pingpong(iters: usize, rounds: usize) -> Ab {
     ab
 }
 
+/// `n` round trips of one variant and nothing else (after the handshake and
+/// 200 warm-up round trips), for profilers: the difference between two `n`
+/// is what the round trips cost.
+pub async fn profile(graceful: bool, n: usize) {
+    let lb = Loopback::bind().await;
+    let (client, server) = lb.pair().await;
+    if graceful {
+        round_trips(wrap(client), wrap(server), n).await;
+    } else {
+        round_trips(client, server, n).await;
+    }
+}
+
 async fn round_trips<C, S>(mut client: C, server: S, iters: usize) -> f64
 where
     C: AsyncRead + AsyncWrite + Unpin,
@@ -102,7 +115,7 @@ where
 {
     let echo = tokio::spawn(echo(server));
     let mut msg = [7u8; PING];
-    for _ in 0..iters / 10 {
+    for _ in 0..200 {
         ping(&mut client, &mut msg).await;
     }
     let start = Instant::now();
