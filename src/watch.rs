@@ -89,7 +89,7 @@ impl CancelWatch {
 
     /// Arranges for `cx`'s task to be woken when the token fires; returns
     /// whether it already has (then nobody will be woken: do not wait).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn register(self: Pin<&mut Self>, cx: &Context<'_>) -> bool {
         let this = self.project();
         let waker = cx.waker();
