@@ -22,6 +22,7 @@ mod refused;
 mod shutdown_signal;
 mod stats;
 mod stream;
+mod watch;
 
 pub use backend::{Buffered, ErrorClass, TlsBackend, TlsVersion};
 pub use config::Config;

@@ -260,13 +260,27 @@ impl Machine {
     ///
     /// Never panics; events that do not apply leave the state unchanged and
     /// return [`Output::Ignored`].
+    // The data path (plaintext read, write allowed) is answered here, inlined
+    // into the shell, where the event is a constant: a compare, not a call
+    // through the whole table. Every other event goes to `transition`.
+    #[inline]
     pub fn handle(&mut self, event: Event) -> Output {
+        match event {
+            Event::Data if matches!(self.read, ReadState::Open | ReadState::Cancelled) => {
+                Output::Nothing
+            }
+            Event::Write if self.write == WriteState::Open => Output::WriteAllowed,
+            Event::Write => Output::WriteRefused,
+            _ => self.transition(event),
+        }
+    }
+
+    fn transition(&mut self, event: Event) -> Output {
         use ReadState as R;
         use WriteState as W;
         let (read, write) = (self.read, self.write);
         let read_open = matches!(read, R::Open | R::Cancelled);
         let (next_read, next_write, output) = match event {
-            Event::Data if read_open => (read, write, Output::Nothing),
             Event::PeerCloseNotify if read_open => {
                 let write = match write {
                     W::AwaitingPeer => W::ShuttingDown(CloseOutcome::PeerConfirmed),
@@ -290,14 +304,6 @@ impl Machine {
                 (R::Failed, write, Output::Nothing)
             }
             Event::Cancel if read == R::Open => (R::Cancelled, write, Output::Nothing),
-            Event::Write => {
-                let output = if write == W::Open {
-                    Output::WriteAllowed
-                } else {
-                    Output::WriteRefused
-                };
-                (read, write, output)
-            }
             Event::Close { await_peer } if write == W::Open => {
                 (read, W::Flushing { await_peer }, Output::QueueCloseNotify)
             }

@@ -4,11 +4,12 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Waker};
 
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::CancellationToken;
 
 use crate::backend::{ErrorClass, TlsBackend, TlsVersion};
 use crate::close::Deadline;
 use crate::machine::{Event, Machine, Output};
+use crate::watch::CancelWatch;
 use crate::{Config, Error, Stats};
 
 /// A TLS stream that always ends with close_notify, within deadlines, and
@@ -76,8 +77,8 @@ pub struct GracefulStream<S: TlsBackend> {
     pub(crate) machine: Machine,
     pub(crate) config: Config,
     pub(crate) token: CancellationToken,
-    /// Created on the first read that has to wait, then reused.
-    pub(crate) cancelled: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    /// Created by the first read, then reused.
+    pub(crate) watch: Option<Pin<Box<CancelWatch>>>,
     /// Created when a close step first has to wait, then reused.
     pub(crate) deadline: Option<Deadline>,
     /// The sticky failure, once the machine reached `Failed`.
@@ -116,7 +117,7 @@ impl<S: TlsBackend> GracefulStream<S> {
             machine: Machine::new(),
             config,
             token,
-            cancelled: None,
+            watch: None,
             deadline: None,
             error: None,
             stats: Stats::default(),
@@ -245,7 +246,7 @@ impl<S: TlsBackend> Drop for GracefulStream<S> {
                 machine: self.machine,
                 config: self.config,
                 token: self.token.clone(),
-                cancelled: None,
+                watch: None,
                 deadline: None,
                 error: self.error.take(),
                 stats: self.stats,

@@ -50,6 +50,7 @@ macro_rules! conformance {
                 paused cancel::decrypted_plaintext_is_delivered_before_cancelled,
                 live cancel::already_cancelled_token,
                 live cancel::close_notify_stays_after_cancel,
+                paused cancel::cancel_wakes_the_task_reading_now,
                 paused close::peer_confirmed_with_every_byte_first,
                 live close::peer_confirmed_over_tcp_byte_exact,
                 paused close::peer_closed_first_then_we_answer,

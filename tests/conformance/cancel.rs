@@ -173,3 +173,22 @@ pub async fn close_notify_stays_after_cancel(pair: Pair) {
         ReadOutcome::CloseNotify
     );
 }
+
+/// A read that waited in one task, then waits in another: the token wakes
+/// the task that is reading now, not the one that gave up.
+pub async fn cancel_wakes_the_task_reading_now(pair: Pair) {
+    let (ours, _peer) = pair.duplex(Side::Server, Version::Tls13, 16 * 1024).await;
+    let token = CancellationToken::new();
+    let mut ours = GracefulStream::new(ours, token.clone());
+    let mut buf = [0u8; 64];
+    assert!(futures::poll!(Box::pin(ours.read_outcome(&mut buf))).is_pending());
+    let reader = tokio::spawn(async move { ours.read_outcome(&mut [0u8; 64]).await });
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!reader.is_finished());
+    token.cancel();
+    let outcome = tokio::time::timeout(Duration::from_secs(5), reader).await;
+    let outcome = outcome.expect("the reading task was woken").unwrap();
+    assert_eq!(outcome.unwrap(), ReadOutcome::Cancelled);
+}
