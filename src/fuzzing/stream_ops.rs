@@ -84,11 +84,26 @@ pub(super) async fn ours_op(
         OursOp::Drop => {
             let mut l = ledger.borrow_mut();
             l.begin_close(stream.state());
-            let failed = stream.state().write_state() == WriteState::Failed;
+            let failed =
+                stream.state().write_state() == WriteState::Failed || tls_failed(stream.get_mut());
             l.dropped_failed = Some(failed);
             drop(l);
             *ours = None;
         }
+    }
+}
+
+/// Whether rustls already holds a fatal error that no read has reported
+/// yet. tokio-rustls returns the plaintext of the records before a bad one
+/// and keeps the error (and has sent the fatal alert) for the next call, so
+/// a drop right after such a read sends no close_notify. `close()` reports
+/// the error; a drop cannot, so the check asks rustls (`Writer::flush` only
+/// returns the stored error, without I/O).
+fn tls_failed(tls: &mut Tls) -> bool {
+    use std::io::Write as _;
+    match tls {
+        tokio_rustls::TlsStream::Client(s) => s.get_mut().1.writer().flush().is_err(),
+        tokio_rustls::TlsStream::Server(s) => s.get_mut().1.writer().flush().is_err(),
     }
 }
 
