@@ -43,8 +43,10 @@ use crate::CloseOutcome;
 pub enum ReadState {
     /// Nothing has ended the read direction.
     ///
-    /// Next: read from the TLS stream; poll the cancellation token only when
-    /// that read is pending.
+    /// Next: if the cancellation token has fired, feed [`Event::Cancel`]
+    /// (checked before every read, without I/O); otherwise read from the TLS
+    /// stream, and when that read is pending, arrange to be woken by the
+    /// token as well as by the transport.
     Open,
     /// The cancellation token fired while the read direction was open.
     ///
