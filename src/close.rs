@@ -67,7 +67,7 @@ impl<S: TlsBackend> GracefulStream<S> {
         await_peer: bool,
         deadlines: bool,
     ) -> Poll<Result<CloseOutcome, Error>> {
-        self.handle(Event::Close { await_peer });
+        self.machine.handle(Event::Close { await_peer });
         loop {
             let step = match self.machine.close_step() {
                 Some(step) => step,
@@ -94,11 +94,11 @@ impl<S: TlsBackend> GracefulStream<S> {
             };
             match progress {
                 Poll::Ready(Some(event)) => {
-                    self.handle(event);
+                    self.machine.handle(event);
                 }
                 Poll::Ready(None) => {}
                 Poll::Pending if deadlines && self.poll_deadline(cx).is_ready() => {
-                    self.handle(Event::Deadline);
+                    self.machine.handle(Event::Deadline);
                 }
                 Poll::Pending => return Poll::Pending,
             }

@@ -30,7 +30,7 @@ impl<S: TlsBackend> AsyncRead for GracefulStream<S> {
 impl<S: TlsBackend> GracefulStream<S> {
     /// Gate for every write: refused once closing began or after a failure.
     fn write_gate(&mut self) -> Result<(), Error> {
-        match self.handle(Event::Write) {
+        match self.machine.handle(Event::Write) {
             Output::WriteAllowed => Ok(()),
             _ if self.error.is_some() => Err(self.stored_error()),
             _ => Err(Error::Closed),

@@ -69,7 +69,7 @@ impl<S: TlsBackend> GracefulStream<S> {
         let token = &self.token;
         let watch = self.watch.get_or_insert_with(|| CancelWatch::new(token));
         if watch.is_cancelled() {
-            self.handle(Event::Cancel);
+            self.machine.handle(Event::Cancel);
             return Poll::Ready(Ok(self.read_buffered_only(buf)));
         }
         match self.poll_transport_read(cx, buf) {
@@ -79,7 +79,7 @@ impl<S: TlsBackend> GracefulStream<S> {
                 if !watch.as_mut().register(cx) {
                     return Poll::Pending;
                 }
-                self.handle(Event::Cancel);
+                self.machine.handle(Event::Cancel);
                 Poll::Ready(Ok(self.read_buffered_only(buf)))
             }
         }
@@ -101,24 +101,23 @@ impl<S: TlsBackend> GracefulStream<S> {
         let n = buf.filled().len() - before;
         Poll::Ready(match result {
             Ok(()) if n > 0 => {
-                self.handle(Event::Data);
+                self.machine.handle(Event::Data);
                 Ok(ReadOutcome::Data(n))
             }
             // An empty read ends the read direction; the TLS layer says how.
             Ok(()) => Ok(self.read_end(buf).unwrap_or_else(|| self.ended())),
             Err(e) => match self.get_ref().classify_error(&e) {
-                ErrorClass::Tls => Err(self.fail(e)),
+                ErrorClass::Tls => Err(self.fail_as(ErrorClass::Tls, e)),
                 // The TLS layer reported a truncation as an error (OpenSSL 3).
-                ErrorClass::TransportEof => Ok(self.read_end(buf).unwrap_or_else(|| {
-                    self.handle(Event::TransportEof);
-                    ReadOutcome::AbruptEof
-                })),
+                ErrorClass::TransportEof => {
+                    Ok(self.read_end(buf).unwrap_or_else(|| self.truncated()))
+                }
                 // rustls reports a truncation as an UnexpectedEof error that
                 // a transport could raise itself: only the TLS layer's state
                 // tells them apart.
                 ErrorClass::Transport => match self.read_end(buf) {
                     Some(outcome) => Ok(outcome),
-                    None => Err(self.fail(e)),
+                    None => Err(self.fail_as(ErrorClass::Transport, e)),
                 },
             },
         })
@@ -131,15 +130,15 @@ impl<S: TlsBackend> GracefulStream<S> {
         match self.get_mut().read_buffered(buf.initialize_unfilled()) {
             Buffered::Data(n) => {
                 buf.advance(n);
-                self.handle(Event::Data);
+                self.machine.handle(Event::Data);
                 Some(ReadOutcome::Data(n))
             }
             Buffered::CloseNotify => {
-                self.handle(Event::PeerCloseNotify);
+                self.machine.handle(Event::PeerCloseNotify);
                 Some(ReadOutcome::CloseNotify)
             }
             Buffered::TransportEof => {
-                self.handle(Event::TransportEof);
+                self.machine.handle(Event::TransportEof);
                 Some(ReadOutcome::AbruptEof)
             }
             Buffered::Empty => None,
@@ -150,12 +149,17 @@ impl<S: TlsBackend> GracefulStream<S> {
     /// did not say how: the backend's close_notify record decides.
     fn ended(&mut self) -> ReadOutcome {
         if self.get_mut().received_close_notify() {
-            self.handle(Event::PeerCloseNotify);
+            self.machine.handle(Event::PeerCloseNotify);
             ReadOutcome::CloseNotify
         } else {
-            self.handle(Event::TransportEof);
-            ReadOutcome::AbruptEof
+            self.truncated()
         }
+    }
+
+    /// The transport ended without the peer's close_notify.
+    fn truncated(&mut self) -> ReadOutcome {
+        self.machine.handle(Event::TransportEof);
+        ReadOutcome::AbruptEof
     }
 
     /// After cancellation: plaintext already decrypted, else the end the TLS

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{ErrorClass, TlsBackend, TlsVersion};
 use crate::close::Deadline;
-use crate::machine::{Event, Machine, Output};
+use crate::machine::{Event, Machine};
 use crate::watch::CancelWatch;
 use crate::{Config, Error, Stats};
 
@@ -179,18 +179,16 @@ impl<S: TlsBackend> GracefulStream<S> {
         self.get_ref().is_handshake_complete()
     }
 
-    /// Feeds an event to the machine. Its one action, close_notify, is
-    /// performed by the close's `Flush` step (`TlsBackend::poll_close_notify`),
-    /// which every close goes through.
-    pub(crate) fn handle(&mut self, event: Event) -> Output {
-        self.machine.handle(event)
-    }
-
     /// Records a failure from the TLS stream: decides TLS vs transport by the
     /// backend's type check, moves the machine to `Failed`, keeps the error.
     pub(crate) fn fail(&mut self, error: std::io::Error) -> Error {
-        let tls = self.get_ref().classify_error(&error) == ErrorClass::Tls;
-        let (error, event) = if tls {
+        let class = self.get_ref().classify_error(&error);
+        self.fail_as(class, error)
+    }
+
+    /// [`fail`](Self::fail) for an error the caller already classified.
+    pub(crate) fn fail_as(&mut self, class: ErrorClass, error: std::io::Error) -> Error {
+        let (error, event) = if class == ErrorClass::Tls {
             let kind = error.kind();
             let inner: std::sync::Arc<dyn std::error::Error + Send + Sync> =
                 match error.into_inner() {
@@ -204,7 +202,7 @@ impl<S: TlsBackend> GracefulStream<S> {
                 Event::TransportError,
             )
         };
-        self.handle(event);
+        self.machine.handle(event);
         if self.error.is_none() {
             self.error = Some(error);
         }
@@ -234,7 +232,7 @@ impl<S: TlsBackend> Drop for GracefulStream<S> {
             return;
         }
         let mut cx = Context::from_waker(Waker::noop());
-        self.handle(Event::Close { await_peer: false });
+        self.machine.handle(Event::Close { await_peer: false });
         let finished = self.poll_close_mode(&mut cx, false, false).is_ready();
         self.drain_without_blocking(&mut cx);
         if finished {

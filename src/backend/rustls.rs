@@ -86,39 +86,42 @@ macro_rules! rustls_backend {
 rustls_backend!(tokio_rustls::client::TlsStream<IO>);
 rustls_backend!(tokio_rustls::server::TlsStream<IO>);
 
+/// Calls the same method on whichever stream the enum holds.
+macro_rules! variant {
+    ($self:ident.$method:ident($($arg:expr),*)) => {
+        match $self {
+            tokio_rustls::TlsStream::Client(s) => s.$method($($arg),*),
+            tokio_rustls::TlsStream::Server(s) => s.$method($($arg),*),
+        }
+    };
+}
+
 impl<IO: AsyncRead + AsyncWrite + Unpin> TlsBackend for tokio_rustls::TlsStream<IO> {
     fn is_handshake_complete(&self) -> bool {
-        !self.get_ref().1.is_handshaking()
+        variant!(self.is_handshake_complete())
     }
 
     fn protocol_version(&self) -> Option<TlsVersion> {
-        version(self.get_ref().1.protocol_version())
+        variant!(self.protocol_version())
     }
 
     fn read_buffered(&mut self, buf: &mut [u8]) -> Buffered {
-        match self {
-            tokio_rustls::TlsStream::Client(s) => s.read_buffered(buf),
-            tokio_rustls::TlsStream::Server(s) => s.read_buffered(buf),
-        }
+        variant!(self.read_buffered(buf))
     }
 
     fn received_close_notify(&mut self) -> bool {
-        match self {
-            tokio_rustls::TlsStream::Client(s) => s.received_close_notify(),
-            tokio_rustls::TlsStream::Server(s) => s.received_close_notify(),
-        }
+        variant!(self.received_close_notify())
     }
 
     fn poll_close_notify(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().1.send_close_notify();
-        std::pin::Pin::new(self).poll_flush(cx)
+        variant!(self.poll_close_notify(cx))
     }
 
     fn poll_shutdown_transport(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        shutdown_transport(self.get_mut().0, cx)
+        variant!(self.poll_shutdown_transport(cx))
     }
 
     fn classify_error(&self, error: &io::Error) -> ErrorClass {
-        classify_error(error)
+        variant!(self.classify_error(error))
     }
 }
