@@ -5,7 +5,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 
+use crate::deadline::{saturating_after, Deadline};
 use crate::drain_report::{trace_drain, ConnectionReport, DrainReport};
 use crate::drain_task::{race, Handshake, Race, Task};
 use crate::refused::Refused;
@@ -50,6 +51,8 @@ pub(crate) struct Shared {
     /// Fired at the deadline or on abort: handlers are dropped, streams
     /// cancelled (each stream watches a child) and closed.
     pub(crate) force: CancellationToken,
+    /// When `force` fired: every forced close ends `flush_timeout` later.
+    forced_at: OnceLock<Instant>,
     tracker: TaskTracker,
     state: Mutex<State>,
 }
@@ -68,6 +71,20 @@ impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock; recover from poison anyway.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forces every connection: handlers are dropped, streams closed
+    /// without waiting for the peers, all by `now + flush_timeout`.
+    fn force(&self) {
+        self.forced_at.get_or_init(Instant::now);
+        self.force.cancel();
+    }
+
+    /// The instant by which a forced close must end: `flush_timeout` after
+    /// the set forced its connections (after now, if it has not).
+    pub(crate) fn forced_close_deadline(&self) -> Instant {
+        let forced_at = *self.forced_at.get().unwrap_or(&Instant::now());
+        saturating_after(forced_at, self.config.get_flush_timeout())
     }
 
     /// Keeps the report of a connection that ended after the drain began
@@ -93,6 +110,7 @@ impl ConnectionSet {
                 config,
                 begun: CancellationToken::new(),
                 force: CancellationToken::new(),
+                forced_at: OnceLock::new(),
                 tracker: TaskTracker::new(),
                 state: Mutex::new(State::default()),
             }),
@@ -211,11 +229,13 @@ impl ConnectionSet {
     /// [`ShutdownSignal`]; handlers finish their current request/response
     /// and return, and the set closes each stream (close_notify, bounded
     /// wait for the peer's). When `timeout` passes, whatever still runs is
-    /// forced, as by [`abort`](Self::abort). Returns when every task ended:
-    /// within `timeout + flush_timeout` when the peers stall (a close that
-    /// was already waiting for a peer's close_notify may add up to
-    /// `peer_close_timeout`; a transport whose shutdown blocks, up to another
-    /// `flush_timeout`). Returns at once when the set is empty.
+    /// forced, as by [`abort`](Self::abort): handlers still running are
+    /// dropped, and every close still under way (a wait for a peer's
+    /// close_notify included) is cut short to one that sends close_notify
+    /// and shuts the transport by `flush_timeout` after the deadline.
+    /// Returns when every task ended: within `timeout + flush_timeout`,
+    /// whatever the peers do (flood, stall, vanish, handshake byte by
+    /// byte). Returns at once when the set is empty.
     ///
     /// Calling it again (or `abort`) reports the same connections; calling `abort`
     /// while a drain waits escalates it: both return once everything is
@@ -228,12 +248,9 @@ impl ConnectionSet {
     pub async fn drain(&self, timeout: Duration) -> DrainReport {
         // A zero timeout forces at once, as `abort` does.
         let began_at = self.begin(timeout.is_zero());
-        let deadline = began_at
-            .checked_add(timeout)
-            .unwrap_or_else(|| began_at + Duration::from_secs(60 * 60 * 24 * 365 * 30));
-        let deadline = tokio::time::sleep_until(deadline);
+        let deadline = Deadline::new(saturating_after(began_at, timeout));
         if let Race::Second(()) = race(self.shared.tracker.wait(), deadline).await {
-            self.shared.force.cancel();
+            self.shared.force();
             self.shared.tracker.wait().await;
         }
         self.report(began_at)
@@ -263,7 +280,7 @@ impl ConnectionSet {
         let began_at = *state.began_at.get_or_insert_with(Instant::now);
         self.shared.tracker.close();
         if force {
-            self.shared.force.cancel();
+            self.shared.force();
         }
         self.shared.begun.cancel();
         began_at
@@ -308,7 +325,7 @@ impl Drop for ConnectionSet {
     /// Aborts: every connection is cancelled and closes in the background.
     fn drop(&mut self) {
         self.shared.begun.cancel();
-        self.shared.force.cancel();
+        self.shared.force();
     }
 }
 

@@ -10,9 +10,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::io::AsyncWrite;
 use tokio::time::Instant;
 
+use crate::close::ClosePolicy;
 use crate::drain::Shared;
 use crate::drain_report::{trace_connection, ConnectionReport, Ended};
 use crate::shutdown_signal::HandlerFuture;
@@ -81,12 +81,12 @@ impl Task {
             forced = false;
         }
         let closed = if forced || stream.state().is_final() {
-            force_close(&mut stream).await
+            force_close(&mut stream, &self.shared).await
         } else {
             match race(force.cancelled(), stream.close()).await {
                 First(()) => {
                     forced = true;
-                    force_close(&mut stream).await
+                    force_close(&mut stream, &self.shared).await
                 }
                 Second(closed) => closed,
             }
@@ -113,16 +113,15 @@ impl Task {
     }
 }
 
-/// Closes without waiting for the peer's close_notify: flush and
-/// close_notify within the flush timeout, then the transport's write half.
-/// (A close that was already waiting for the peer finishes that bounded
-/// wait.) Then asks `close` for the outcome, which it returns without I/O.
+/// Closes without waiting for the peer's close_notify (a wait already
+/// under way is cut short): close_notify and the transport's shutdown, all
+/// by `flush_timeout` after the set forced.
 async fn force_close<S: TlsBackend>(
     stream: &mut GracefulStream<S>,
+    shared: &Shared,
 ) -> Result<crate::CloseOutcome, crate::Error> {
-    // `FlushTimeout` comes back as an `Err` here and as the outcome below.
-    let _ = std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_shutdown(cx)).await;
-    stream.close().await
+    let policy = ClosePolicy::ForcedBy(shared.forced_close_deadline());
+    std::future::poll_fn(|cx| stream.poll_close_with(cx, policy)).await
 }
 
 /// Turns a panic of the handler into an `Err`, so that its connection is

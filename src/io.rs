@@ -8,6 +8,7 @@ use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::backend::TlsBackend;
+use crate::close::ClosePolicy;
 use crate::machine::Event;
 use crate::machine::Output;
 use crate::{CloseOutcome, Error, GracefulStream, ReadOutcome};
@@ -96,7 +97,7 @@ impl<S: TlsBackend> AsyncWrite for GracefulStream<S> {
     /// `copy_bidirectional` half-close correctly.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(
-            match ready!(self.get_mut().poll_close_mode(cx, false, true)) {
+            match ready!(self.get_mut().poll_close_with(cx, ClosePolicy::NoPeerWait)) {
                 Ok(CloseOutcome::FlushTimeout) => Err(Error::FlushTimeout.into()),
                 Ok(_) => Ok(()),
                 Err(e) => Err(e.into()),

@@ -6,6 +6,7 @@
 mod backend;
 mod close;
 mod config;
+mod deadline;
 mod drain;
 mod drain_report;
 mod drain_task;

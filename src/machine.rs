@@ -24,6 +24,11 @@
 //!                          └──Deadline──▶ ShuttingDown(FlushTimeout)
 //! ```
 //!
+//! A close that must not wait for the peer (`Close { await_peer: false }`:
+//! `poll_shutdown`, a drop, a drain's deadline) also cuts short a wait that
+//! an earlier `close()` planned (`Flushing { await_peer: true }` stops
+//! planning it) or began (`AwaitingPeer` ends with `PeerTimeout`).
+//!
 //! `Cancelled` only stops reads from waiting on the transport: a later
 //! [`Event::Close`] still reads the peer's end, so it can become
 //! `CloseNotify` or `AbruptEof`. `CloseNotify` and `AbruptEof` never change
@@ -132,7 +137,9 @@ pub enum Event {
     Cancel,
     /// The caller wants to write plaintext; [`Output`] says whether it may.
     Write,
-    /// The caller asks to close the connection.
+    /// The caller asks to close the connection. Starts the close from
+    /// `WriteState::Open`; with `await_peer: false`, also stops a close
+    /// under way from waiting for the peer.
     Close {
         /// Whether to wait for the peer's close_notify after sending ours.
         await_peer: bool,
@@ -306,9 +313,21 @@ impl Machine {
                 (R::Failed, write, Output::Nothing)
             }
             Event::Cancel if read == R::Open => (R::Cancelled, write, Output::Nothing),
-            Event::Close { await_peer } if write == W::Open => {
-                (read, W::Flushing { await_peer }, Output::QueueCloseNotify)
-            }
+            Event::Close { await_peer } => match write {
+                W::Open => (read, W::Flushing { await_peer }, Output::QueueCloseNotify),
+                // A close that must not wait for the peer (a shutdown, a
+                // drop, a drain's deadline) cuts short a wait that an
+                // earlier close planned or began.
+                W::Flushing { await_peer: true } if !await_peer => {
+                    (read, W::Flushing { await_peer: false }, Output::Nothing)
+                }
+                W::AwaitingPeer if !await_peer => (
+                    read,
+                    W::ShuttingDown(CloseOutcome::PeerTimeout),
+                    Output::Nothing,
+                ),
+                _ => (read, write, Output::Ignored),
+            },
             Event::Flushed => match write {
                 W::Flushing { await_peer } => {
                     let write = match read {

@@ -76,7 +76,9 @@ pub enum CloseOutcome {
     /// for the peer's.
     NotAwaited,
     /// We sent close_notify; the peer did not answer within
-    /// `peer_close_timeout`.
+    /// `peer_close_timeout`, or before the wait was cut short (by
+    /// `poll_shutdown` or a drop after a cancelled `close()`, or by a
+    /// [`ConnectionSet`](crate::ConnectionSet)'s deadline).
     PeerTimeout,
     /// We sent close_notify, but the peer's transport ended without one
     /// (before or after ours): the peer truncated.

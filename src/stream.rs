@@ -7,7 +7,7 @@ use std::task::{Context, Waker};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{ErrorClass, TlsBackend, TlsVersion};
-use crate::close::Deadline;
+use crate::close::{ClosePolicy, StepDeadline};
 use crate::machine::{Event, Machine};
 use crate::watch::CancelWatch;
 use crate::{Config, Error, Stats};
@@ -80,7 +80,7 @@ pub struct GracefulStream<S: TlsBackend> {
     /// Created by the first read, then reused.
     pub(crate) watch: Option<Pin<Box<CancelWatch>>>,
     /// Created when a close step first has to wait, then reused.
-    pub(crate) deadline: Option<Deadline>,
+    pub(crate) deadline: Option<StepDeadline>,
     /// The sticky failure, once the machine reached `Failed`.
     pub(crate) error: Option<Error>,
     pub(crate) stats: Stats,
@@ -221,7 +221,8 @@ impl<S: TlsBackend> GracefulStream<S> {
 fn spawn_finish<S: TlsBackend + Send + 'static>(mut stream: GracefulStream<S>) {
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(async move {
-            let _ = std::future::poll_fn(|cx| stream.poll_close_mode(cx, false, true)).await;
+            let _ = std::future::poll_fn(|cx| stream.poll_close_with(cx, ClosePolicy::NoPeerWait))
+                .await;
         });
     }
 }
@@ -232,8 +233,9 @@ impl<S: TlsBackend> Drop for GracefulStream<S> {
             return;
         }
         let mut cx = Context::from_waker(Waker::noop());
-        self.machine.handle(Event::Close { await_peer: false });
-        let finished = self.poll_close_mode(&mut cx, false, false).is_ready();
+        let finished = self
+            .poll_close_with(&mut cx, ClosePolicy::Attempt)
+            .is_ready();
         self.drain_without_blocking(&mut cx);
         if finished {
             return;

@@ -87,6 +87,21 @@ impl Model {
                 });
                 Output::QueueCloseNotify
             }
+            // A close that must not wait stops a planned or begun wait.
+            Event::Close { await_peer: false } if self.flushing() && self.plans_wait() => {
+                self.close
+                    .as_mut()
+                    .expect("flushing implies a close")
+                    .await_peer = false;
+                Output::Nothing
+            }
+            Event::Close { await_peer: false } if self.awaiting() => {
+                self.close
+                    .as_mut()
+                    .expect("awaiting implies a close")
+                    .outcome = Some(CloseOutcome::PeerTimeout);
+                Output::Nothing
+            }
             Event::Flushed if self.flushing() => {
                 let peer_end = self.peer_end;
                 let close = self.close.as_mut().expect("flushing implies a close");
@@ -129,6 +144,10 @@ impl Model {
     fn flushing(&self) -> bool {
         self.live_close()
             .is_some_and(|c| !c.flushed && c.outcome.is_none())
+    }
+
+    fn plans_wait(&self) -> bool {
+        self.live_close().is_some_and(|c| c.await_peer)
     }
 
     fn awaiting(&self) -> bool {
