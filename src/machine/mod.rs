@@ -41,6 +41,8 @@
 
 use crate::CloseOutcome;
 
+mod dot;
+
 /// What the peer has done to the read direction.
 ///
 /// Each variant says what the caller must do next when it wants to read.
@@ -413,7 +415,7 @@ impl Machine {
     ///
     /// Each node is one read × write state; ignored events are left out.
     pub fn dot() -> String {
-        crate::machine_dot::render()
+        dot::render()
     }
 }
 
@@ -423,5 +425,4 @@ const fn write_live(write: WriteState) -> bool {
 }
 
 #[cfg(test)]
-#[path = "machine_tests.rs"]
 mod tests;

@@ -12,10 +12,10 @@ use std::task::{Context, Poll};
 
 use tokio::time::Instant;
 
-use crate::close::ClosePolicy;
-use crate::drain::Shared;
-use crate::drain_report::{trace_connection, ConnectionReport, Ended};
-use crate::shutdown_signal::HandlerFuture;
+use super::report::{trace_connection, ConnectionReport, Ended};
+use super::signal::HandlerFuture;
+use super::Shared;
+use crate::stream::ClosePolicy;
 use crate::{GracefulStream, ShutdownSignal, Stats, TlsBackend};
 use Race::{First, Second};
 

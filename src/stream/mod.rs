@@ -7,10 +7,17 @@ use std::task::{Context, Waker};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{ErrorClass, TlsBackend, TlsVersion};
-use crate::close::{ClosePolicy, StepDeadline};
 use crate::machine::{Event, Machine};
-use crate::watch::CancelWatch;
 use crate::{Config, Error, Stats};
+use close::StepDeadline;
+use watch::CancelWatch;
+
+mod close;
+mod io;
+mod read;
+mod watch;
+
+pub(crate) use close::ClosePolicy;
 
 /// A TLS stream that always ends with close_notify, within deadlines, and
 /// says how it ended.

@@ -5,9 +5,9 @@ use std::task::{Context, Poll};
 
 use tokio::io::ReadBuf;
 
+use super::watch::CancelWatch;
 use crate::backend::{Buffered, ErrorClass, TlsBackend};
 use crate::machine::{Event, ReadGate};
-use crate::watch::CancelWatch;
 use crate::{Error, GracefulStream, ReadOutcome};
 
 impl<S: TlsBackend> GracefulStream<S> {

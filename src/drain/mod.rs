@@ -14,11 +14,18 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 
 use crate::deadline::{saturating_after, Deadline};
-use crate::drain_report::{trace_drain, ConnectionReport, DrainReport};
-use crate::drain_task::{race, Handshake, Race, Task};
-use crate::refused::Refused;
-use crate::shutdown_signal::{HandlerFuture, ShutdownSignal};
 use crate::{Config, GracefulStream, TlsBackend};
+use report::trace_drain;
+use task::{race, Handshake, Race, Task};
+
+mod refused;
+mod report;
+mod signal;
+mod task;
+
+pub use refused::Refused;
+pub use report::{ConnectionReport, DrainReport, Ended};
+pub use signal::{HandlerFuture, ShutdownSignal};
 
 /// Runs TLS connections, each in a task of its own, and ends them all
 /// gracefully: [`drain`](Self::drain) with a deadline, or

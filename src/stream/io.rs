@@ -7,8 +7,8 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::close::ClosePolicy;
 use crate::backend::TlsBackend;
-use crate::close::ClosePolicy;
 use crate::machine::Event;
 use crate::machine::Output;
 use crate::{CloseOutcome, Error, GracefulStream, ReadOutcome};
