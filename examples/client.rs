@@ -226,7 +226,7 @@ async fn main() -> ExitCode {
                 break;
             }
             Err(e) => {
-                say!("read: error: {e}");
+                say!("read: error: {}", common::chain(&e));
                 break;
             }
         }
@@ -244,7 +244,7 @@ async fn main() -> ExitCode {
     } else {
         match stream.close().await {
             Ok(outcome) => say!("close: {outcome}"),
-            Err(e) => say!("close: error: {e}"),
+            Err(e) => say!("close: error: {}", common::chain(&e)),
         }
     }
     ExitCode::SUCCESS

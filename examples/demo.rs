@@ -159,7 +159,10 @@ async fn send(client: &mut Client, message: &[u8]) {
 }
 
 fn show<T: Display>(result: Result<T, Error>) -> String {
-    result.map_or_else(|e| format!("error: {e}"), |o| o.to_string())
+    result.map_or_else(
+        |e| format!("error: {}", common::chain(&e)),
+        |o| o.to_string(),
+    )
 }
 
 /// Closes and measures how long it took (bounded by the stream's Config).

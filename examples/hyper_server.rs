@@ -115,7 +115,7 @@ async fn main() -> ExitCode {
                     let _ = set.spawn_handshake(Some(peer), acceptor.accept(tcp), move |stream, signal| {
                         Box::pin(async move {
                             if let Err(e) = hyper_conn::serve(stream, signal, slow).await {
-                                say!("conn {id}: http: error: {e}");
+                                say!("conn {id}: http: error: {}", common::chain(&e));
                             }
                         })
                     });

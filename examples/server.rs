@@ -203,7 +203,7 @@ async fn serve(
                 break;
             }
             Err(e) => {
-                say!("conn {id}: read: error: {e}");
+                say!("conn {id}: read: error: {}", common::chain(&e));
                 break;
             }
         }
@@ -215,7 +215,7 @@ async fn serve(
             Ended::Closed(outcome)
         }
         Err(e) => {
-            say!("conn {id}: close: error: {e}");
+            say!("conn {id}: close: error: {}", common::chain(&e));
             Ended::Failed(e)
         }
     };

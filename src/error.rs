@@ -74,13 +74,11 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Tls(e) => write!(
-                f,
-                "TLS failure ({e}); the connection is unusable and no close_notify will be sent: drop it"
+            Error::Tls(_) => f.write_str(
+                "TLS failure: the connection is unusable and no close_notify will be sent; drop it (the source says what failed)",
             ),
-            Error::Transport(e) => write!(
-                f,
-                "transport failure ({e}); the connection is unusable: drop it"
+            Error::Transport(_) => f.write_str(
+                "transport failure: the connection is unusable; drop it (the source says what failed)",
             ),
             Error::Closed => f.write_str(
                 "write refused: the TLS stream is closing or closed (close_notify is or was being sent); write before calling close() or shutdown()",
@@ -98,6 +96,24 @@ impl fmt::Display for Error {
     }
 }
 
+/// Displays an error and its whole source chain, `: `-separated, for
+/// reports and logs that print one line (`Error`'s own `Display` leaves its
+/// source to `source()`, as the Rust API guidelines ask, so that error
+/// reporters such as anyhow do not print it twice).
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn StdError + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}
+
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
@@ -111,5 +127,29 @@ impl StdError for Error {
 impl From<Error> for io::Error {
     fn from(error: Error) -> Self {
         io::Error::new(error.io_kind(), error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cause is printed once in a chain: by the source, not by
+    /// `Display` as well (anyhow and eyre print both).
+    #[test]
+    fn display_leaves_the_source_to_source() {
+        let cause = io::Error::new(io::ErrorKind::ConnectionReset, "peer reset");
+        for error in [
+            Error::Transport(Arc::new(cause)),
+            Error::Tls(Arc::new(io::Error::other("bad record mac"))),
+        ] {
+            let source = error.source().expect("a source").to_string();
+            assert!(!error.to_string().contains(&source), "{error}");
+            let chain = Chain(&error).to_string();
+            assert_eq!(chain.matches(&source).count(), 1, "{chain}");
+            assert!(chain.starts_with(&error.to_string()), "{chain}");
+        }
+        assert!(Error::Closed.source().is_none());
+        assert_eq!(Chain(&Error::Closed).to_string(), Error::Closed.to_string());
     }
 }

@@ -218,3 +218,17 @@ impl Signals {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+/// An error and its sources on one line (`graceful_tls::Error`'s `Display`
+/// leaves the cause to `source()`, so that error reporters do not print it
+/// twice; these examples print the whole chain themselves).
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        line.push_str(": ");
+        line.push_str(&e.to_string());
+        source = e.source();
+    }
+    line
+}

@@ -5,21 +5,22 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
-use tokio_util::task::TaskTracker;
 
 use crate::deadline::{saturating_after, Deadline};
 use crate::{Config, GracefulStream, TlsBackend};
-use report::trace_drain;
-use task::{race, Handshake, Race, Task};
+use race::{race, Race};
+use shared::Shared;
+use task::{Handshake, Task};
 
+mod race;
 mod refused;
 mod report;
+mod shared;
 mod signal;
 mod task;
 
@@ -50,60 +51,6 @@ pub struct ConnectionSet {
     shared: Arc<Shared>,
 }
 
-/// What the set and its tasks share.
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    /// Fired when a drain begins: handlers should finish and return.
-    pub(crate) begun: CancellationToken,
-    /// Fired at the deadline or on abort: handlers are dropped, streams
-    /// cancelled (each stream watches a child) and closed.
-    pub(crate) force: CancellationToken,
-    /// When `force` fired: every forced close ends `flush_timeout` later.
-    forced_at: OnceLock<Instant>,
-    tracker: TaskTracker,
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    next_id: u64,
-    /// Set when the first drain began.
-    began_at: Option<Instant>,
-    /// Connections that ended after the drain began.
-    ended: Vec<ConnectionReport>,
-    refused: u64,
-}
-
-impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
-        // Nothing panics while holding the lock; recover from poison anyway.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Forces every connection: handlers are dropped, streams closed
-    /// without waiting for the peers, all by `now + flush_timeout`.
-    fn force(&self) {
-        self.forced_at.get_or_init(Instant::now);
-        self.force.cancel();
-    }
-
-    /// The instant by which a forced close must end: `flush_timeout` after
-    /// the set forced its connections (after now, if it has not).
-    pub(crate) fn forced_close_deadline(&self) -> Instant {
-        let forced_at = *self.forced_at.get().unwrap_or(&Instant::now());
-        saturating_after(forced_at, self.config.get_flush_timeout())
-    }
-
-    /// Keeps the report of a connection that ended after the drain began
-    /// (the ones before are not kept, so a long-running set does not grow).
-    pub(crate) fn record(&self, report: ConnectionReport) {
-        let mut state = self.state();
-        if state.began_at.is_some() {
-            state.ended.push(report);
-        }
-    }
-}
-
 impl ConnectionSet {
     /// An empty set whose connections close with the default [`Config`].
     pub fn new() -> Self {
@@ -113,14 +60,7 @@ impl ConnectionSet {
     /// An empty set whose connections close within `config`'s deadlines.
     pub fn with_config(config: Config) -> Self {
         ConnectionSet {
-            shared: Arc::new(Shared {
-                config,
-                begun: CancellationToken::new(),
-                force: CancellationToken::new(),
-                forced_at: OnceLock::new(),
-                tracker: TaskTracker::new(),
-                state: Mutex::new(State::default()),
-            }),
+            shared: Arc::new(Shared::new(config)),
         }
     }
 
@@ -139,6 +79,10 @@ impl ConnectionSet {
     /// # Panics
     ///
     /// Outside a tokio runtime (it spawns a task).
+    // The refusal hands the caller's stream back by value: it is no larger
+    // than the stream `Ok` moves into the task, and boxing it would cost an
+    // allocation and an API wart for the rare refusal.
+    #[allow(clippy::result_large_err)]
     pub fn spawn<S, H>(
         &self,
         tls: S,
@@ -151,18 +95,15 @@ impl ConnectionSet {
             + Send
             + 'static,
     {
-        let Some((task, running)) = self.admit(peer) else {
+        let Some((id, running)) = self.shared.admit() else {
             let token = CancellationToken::new();
             token.cancel();
             let stream = GracefulStream::with_config(tls, token, self.shared.config);
             return Err(Refused { inner: stream });
         };
-        Ok(start(
-            task,
-            running,
-            Box::pin(std::future::ready(Ok(tls))),
-            handler,
-        ))
+        let handshake = Box::pin(std::future::ready(Ok(tls)));
+        self.start(id, peer, running, handshake, handler);
+        Ok(id)
     }
 
     /// Like [`spawn`](Self::spawn), for a connection whose TLS handshake is
@@ -192,30 +133,12 @@ impl ConnectionSet {
             + Send
             + 'static,
     {
-        let Some((task, running)) = self.admit(peer) else {
+        let Some((id, running)) = self.shared.admit() else {
             return Err(Refused { inner: handshake });
         };
         let handshake = Box::pin(async move { handshake.await.map_err(Into::into) });
-        Ok(start(task, running, handshake, handler))
-    }
-
-    /// Admits a connection unless a drain has begun. The tracker token is
-    /// taken under the lock, so a drain that begins concurrently either
-    /// refuses the connection or waits for its task.
-    fn admit(&self, peer: Option<SocketAddr>) -> Option<(Task, TaskTrackerToken)> {
-        let mut state = self.shared.state();
-        if state.began_at.is_some() {
-            state.refused += 1;
-            return None;
-        }
-        state.next_id += 1;
-        let task = Task {
-            id: state.next_id,
-            peer,
-            shared: self.shared.clone(),
-            started: Instant::now(),
-        };
-        Some((task, self.shared.tracker.token()))
+        self.start(id, peer, running, handshake, handler);
+        Ok(id)
     }
 
     /// How many connections are running (handshaking, being served or
@@ -254,13 +177,13 @@ impl ConnectionSet {
     /// at their own pace. Call [`abort`](Self::abort) to force them.
     pub async fn drain(&self, timeout: Duration) -> DrainReport {
         // A zero timeout forces at once, as `abort` does.
-        let began_at = self.begin(timeout.is_zero());
+        let began_at = self.shared.begin(timeout.is_zero());
         let deadline = Deadline::new(saturating_after(began_at, timeout));
         if let Race::Second(()) = race(self.shared.tracker.wait(), deadline).await {
             self.shared.force();
             self.shared.tracker.wait().await;
         }
-        self.report(began_at)
+        self.shared.report(began_at)
     }
 
     /// Cancels and closes everything now (URLSession's
@@ -274,52 +197,32 @@ impl ConnectionSet {
     /// The abort happens on the first poll and cannot be undone; dropping
     /// the future afterwards only stops waiting for the report.
     pub async fn abort(&self) -> DrainReport {
-        let began_at = self.begin(true);
+        let began_at = self.shared.begin(true);
         self.shared.tracker.wait().await;
-        self.report(began_at)
+        self.shared.report(began_at)
     }
 
-    /// Starts draining (once): refuses registrations, signals the handlers.
-    /// With `force`, forces first, so that no handler wakes up to the signal
-    /// without seeing the force too.
-    fn begin(&self, force: bool) -> Instant {
-        let mut state = self.shared.state();
-        let began_at = *state.began_at.get_or_insert_with(Instant::now);
-        self.shared.tracker.close();
-        if force {
-            self.shared.force();
-        }
-        self.shared.begun.cancel();
-        began_at
+    /// Spawns connection `id`'s task; `running` keeps the tracker waiting
+    /// for it until it ends.
+    fn start<S, H>(
+        &self,
+        id: u64,
+        peer: Option<SocketAddr>,
+        running: TaskTrackerToken,
+        handshake: Handshake<S>,
+        handler: H,
+    ) where
+        S: TlsBackend + Send + 'static,
+        H: for<'a> FnOnce(&'a mut GracefulStream<S>, ShutdownSignal) -> HandlerFuture<'a>
+            + Send
+            + 'static,
+    {
+        let task = Task::new(id, peer, self.shared.clone());
+        tokio::spawn(async move {
+            task.run(handshake, handler).await;
+            drop(running);
+        });
     }
-
-    fn report(&self, began_at: Instant) -> DrainReport {
-        let state = self.shared.state();
-        let report = DrainReport {
-            connections: state.ended.clone(),
-            refused: state.refused,
-            elapsed: began_at.elapsed(),
-        };
-        drop(state);
-        trace_drain(&report);
-        report
-    }
-}
-
-/// Spawns the connection's task; the tracker token lives as long as it.
-fn start<S, H>(task: Task, running: TaskTrackerToken, handshake: Handshake<S>, handler: H) -> u64
-where
-    S: TlsBackend + Send + 'static,
-    H: for<'a> FnOnce(&'a mut GracefulStream<S>, ShutdownSignal) -> HandlerFuture<'a>
-        + Send
-        + 'static,
-{
-    let id = task.id;
-    tokio::spawn(async move {
-        task.run(handshake, handler).await;
-        drop(running);
-    });
-    id
 }
 
 impl Default for ConnectionSet {

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::Chain;
 use crate::{CloseOutcome, Error, Stats};
 
 /// How one connection of a [`ConnectionSet`](crate::ConnectionSet) ended.
@@ -55,8 +56,8 @@ impl Ended {
 impl fmt::Display for Ended {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Ended::Failed(e) => write!(f, "{}: {e}", self.as_str()),
-            Ended::HandshakeFailed(e) => write!(f, "{}: {e}", self.as_str()),
+            Ended::Failed(e) => write!(f, "{}: {}", self.as_str(), Chain(e)),
+            Ended::HandshakeFailed(e) => write!(f, "{}: {}", self.as_str(), Chain(&**e)),
             _ => f.write_str(self.as_str()),
         }
     }
@@ -157,7 +158,7 @@ impl fmt::Display for DrainReport {
 
 /// Emits one `tracing` event per connection end (feature `tracing`).
 #[cfg(feature = "tracing")]
-pub(crate) fn trace_connection(report: &ConnectionReport) {
+pub(super) fn trace_connection(report: &ConnectionReport) {
     tracing::info!(
         target: "graceful_tls::drain",
         id = report.id,
@@ -173,11 +174,11 @@ pub(crate) fn trace_connection(report: &ConnectionReport) {
 }
 
 #[cfg(not(feature = "tracing"))]
-pub(crate) fn trace_connection(_report: &ConnectionReport) {}
+pub(super) fn trace_connection(_report: &ConnectionReport) {}
 
 /// Emits the drain's summary as a `tracing` event (feature `tracing`).
 #[cfg(feature = "tracing")]
-pub(crate) fn trace_drain(report: &DrainReport) {
+pub(super) fn trace_drain(report: &DrainReport) {
     tracing::info!(
         target: "graceful_tls::drain",
         elapsed_ms = report.elapsed.as_millis() as u64,
@@ -187,4 +188,4 @@ pub(crate) fn trace_drain(report: &DrainReport) {
 }
 
 #[cfg(not(feature = "tracing"))]
-pub(crate) fn trace_drain(_report: &DrainReport) {}
+pub(super) fn trace_drain(_report: &DrainReport) {}

@@ -1,6 +1,8 @@
-//! The task that runs one connection of a [`ConnectionSet`]: handshake,
-//! handler, close; and, when the deadline forces it, drop the handler and
-//! close the stream itself.
+//! The task that runs one connection of a
+//! [`ConnectionSet`](super::ConnectionSet), in three steps: the handshake,
+//! the handler, the close. When the set forces (its deadline, an abort),
+//! each step is cut short: the handshake is dropped, the handler is dropped
+//! wherever it is stuck, and the close stops waiting for the peer.
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -12,116 +14,170 @@ use std::task::{Context, Poll};
 
 use tokio::time::Instant;
 
+use super::race::{race, Race};
 use super::report::{trace_connection, ConnectionReport, Ended};
+use super::shared::Shared;
 use super::signal::HandlerFuture;
-use super::Shared;
 use crate::stream::ClosePolicy;
-use crate::{GracefulStream, ShutdownSignal, Stats, TlsBackend};
-use Race::{First, Second};
+use crate::{CloseOutcome, Error, GracefulStream, ShutdownSignal, Stats, TlsBackend};
 
 /// A handshake that yields the TLS stream, or why it failed.
-pub(crate) type Handshake<S> =
+pub(super) type Handshake<S> =
     Pin<Box<dyn Future<Output = Result<S, Box<dyn StdError + Send + Sync>>> + Send>>;
 
-/// What one task needs besides the handshake and the handler.
-pub(crate) struct Task {
-    pub(crate) id: u64,
-    pub(crate) peer: Option<SocketAddr>,
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) started: Instant,
+/// One connection of the set.
+pub(super) struct Task {
+    id: u64,
+    peer: Option<SocketAddr>,
+    shared: Arc<Shared>,
+    started: Instant,
+}
+
+/// How the handler ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Served {
+    /// It returned: the set closes the stream gracefully.
+    Returned,
+    /// It panicked: the panic is caught, the stream closed and reported.
+    Panicked,
+    /// The set forced while it ran: it was dropped.
+    Forced,
+}
+
+/// What the report says besides the outcome.
+#[derive(Debug, Clone, Copy, Default)]
+struct Marks {
+    /// The set's deadline (or an abort) cut the connection short.
+    forced: bool,
+    /// The handler panicked.
+    panicked: bool,
 }
 
 impl Task {
+    pub(super) fn new(id: u64, peer: Option<SocketAddr>, shared: Arc<Shared>) -> Self {
+        Task {
+            id,
+            peer,
+            shared,
+            started: Instant::now(),
+        }
+    }
+
     /// Runs the connection to its end and records how it ended. Returns only
-    /// when the stream is closed (or failed); bounded once the set's force
-    /// token fires (see [`force_close`]).
-    pub(crate) async fn run<S, H>(self, handshake: Handshake<S>, handler: H)
+    /// when the stream is closed (or failed); once the set forces, by
+    /// `flush_timeout` after it.
+    pub(super) async fn run<S, H>(self, handshake: Handshake<S>, handler: H)
     where
         S: TlsBackend + Send + 'static,
         H: for<'a> FnOnce(&'a mut GracefulStream<S>, ShutdownSignal) -> HandlerFuture<'a>,
     {
-        let force = self.shared.force.clone();
-        // Handshake first: a completed handshake must be closed with
-        // close_notify, not dropped.
-        let tls = match race(handshake, force.cancelled()).await {
-            First(Ok(tls)) => tls,
-            First(Err(e)) => {
-                return self.record(
-                    Ended::HandshakeFailed(e.into()),
-                    Stats::default(),
-                    false,
-                    false,
-                )
-            }
-            Second(()) => {
-                return self.record(Ended::HandshakeCancelled, Stats::default(), true, false);
-            }
+        let mut stream = match self.handshake(handshake).await {
+            Ok(stream) => stream,
+            Err((ended, marks)) => return self.record(ended, Stats::default(), marks),
         };
-        let mut stream = GracefulStream::with_config(tls, force.child_token(), self.shared.config);
-        let signal = ShutdownSignal {
-            begun: self.shared.begun.clone(),
-        };
-
-        // The handler borrows the stream; when the set forces, its future is
-        // dropped (wherever it is stuck, e.g. a write to a peer that stopped
-        // reading) and the borrow ends, so the stream can still be closed.
-        // Force first: once the set forces (abort, deadline), even a handler
-        // that could finish is dropped, and no close waits for the peer.
-        let mut panicked = false;
-        let mut forced =
-            match race(force.cancelled(), CatchUnwind(handler(&mut stream, signal))).await {
-                First(()) => true,
-                Second(result) => {
-                    panicked = result.is_err();
-                    false
-                }
-            };
-        // A handler that finished its own close leaves nothing to force.
-        if stream.state().is_final() {
-            forced = false;
-        }
-        let closed = if forced || stream.state().is_final() {
-            force_close(&mut stream, &self.shared).await
-        } else {
-            match race(force.cancelled(), stream.close()).await {
-                First(()) => {
-                    forced = true;
-                    force_close(&mut stream, &self.shared).await
-                }
-                Second(closed) => closed,
-            }
-        };
+        let served = self.serve(&mut stream, handler).await;
+        let (closed, forced) = self.close(&mut stream, served).await;
         let ended = match closed {
             Ok(outcome) => Ended::Closed(outcome),
             Err(e) => Ended::Failed(e),
         };
-        self.record(ended, stream.stats(), forced, panicked);
+        let marks = Marks {
+            forced,
+            panicked: served == Served::Panicked,
+        };
+        self.record(ended, stream.stats(), marks);
     }
 
-    fn record(self, ended: Ended, stats: Stats, forced: bool, panicked: bool) {
+    /// Completes the handshake, unless the set forces first. A completed
+    /// handshake becomes a stream that must be closed with close_notify.
+    async fn handshake<S: TlsBackend + Send + 'static>(
+        &self,
+        handshake: Handshake<S>,
+    ) -> Result<GracefulStream<S>, (Ended, Marks)> {
+        let force = &self.shared.force;
+        match race(handshake, force.cancelled()).await {
+            Race::First(Ok(tls)) => Ok(GracefulStream::with_config(
+                tls,
+                force.child_token(),
+                self.shared.config,
+            )),
+            Race::First(Err(e)) => Err((Ended::HandshakeFailed(e.into()), Marks::default())),
+            Race::Second(()) => Err((
+                Ended::HandshakeCancelled,
+                Marks {
+                    forced: true,
+                    panicked: false,
+                },
+            )),
+        }
+    }
+
+    /// Runs the handler; when the set forces first (even if the handler
+    /// could still finish), drops it: the borrow of the stream ends wherever
+    /// it was stuck (say, a write to a peer that stopped reading), so the
+    /// stream can still be closed.
+    async fn serve<S, H>(&self, stream: &mut GracefulStream<S>, handler: H) -> Served
+    where
+        S: TlsBackend,
+        H: for<'a> FnOnce(&'a mut GracefulStream<S>, ShutdownSignal) -> HandlerFuture<'a>,
+    {
+        let signal = ShutdownSignal {
+            begun: self.shared.begun.clone(),
+        };
+        let handler = CatchUnwind(handler(stream, signal));
+        match race(self.shared.force.cancelled(), handler).await {
+            Race::First(()) => Served::Forced,
+            Race::Second(Ok(())) => Served::Returned,
+            Race::Second(Err(())) => Served::Panicked,
+        }
+    }
+
+    /// Closes the stream and says whether the set forced the close. A
+    /// stream whose handler finished closing it keeps that outcome (nothing
+    /// was left to force). Otherwise a graceful close, cut to a forced one
+    /// if the set forces meanwhile or already forced.
+    async fn close<S: TlsBackend>(
+        &self,
+        stream: &mut GracefulStream<S>,
+        served: Served,
+    ) -> (Result<CloseOutcome, Error>, bool) {
+        if stream.state().is_final() {
+            // Returns the recorded result at once, without I/O.
+            return (stream.close().await, false);
+        }
+        if served == Served::Forced {
+            return (self.force_close(stream).await, true);
+        }
+        match race(self.shared.force.cancelled(), stream.close()).await {
+            Race::First(()) => (self.force_close(stream).await, true),
+            Race::Second(closed) => (closed, false),
+        }
+    }
+
+    /// Closes without waiting for the peer's close_notify (a wait already
+    /// under way is cut short): close_notify and the transport's shutdown,
+    /// all by `flush_timeout` after the set forced.
+    async fn force_close<S: TlsBackend>(
+        &self,
+        stream: &mut GracefulStream<S>,
+    ) -> Result<CloseOutcome, Error> {
+        let policy = ClosePolicy::ForcedBy(self.shared.forced_close_deadline());
+        std::future::poll_fn(|cx| stream.poll_close_with(cx, policy)).await
+    }
+
+    fn record(self, ended: Ended, stats: Stats, marks: Marks) {
         let report = ConnectionReport {
             id: self.id,
             peer: self.peer,
             ended,
             stats,
             lifetime: self.started.elapsed(),
-            forced,
-            panicked,
+            forced: marks.forced,
+            panicked: marks.panicked,
         };
         trace_connection(&report);
         self.shared.record(report);
     }
-}
-
-/// Closes without waiting for the peer's close_notify (a wait already
-/// under way is cut short): close_notify and the transport's shutdown, all
-/// by `flush_timeout` after the set forced.
-async fn force_close<S: TlsBackend>(
-    stream: &mut GracefulStream<S>,
-    shared: &Shared,
-) -> Result<crate::CloseOutcome, crate::Error> {
-    let policy = ClosePolicy::ForcedBy(shared.forced_close_deadline());
-    std::future::poll_fn(|cx| stream.poll_close_with(cx, policy)).await
 }
 
 /// Turns a panic of the handler into an `Err`, so that its connection is
@@ -138,24 +194,4 @@ impl Future for CatchUnwind<'_> {
             Err(_) => Poll::Ready(Err(())),
         }
     }
-}
-
-/// Which of two raced futures finished first.
-pub(crate) enum Race<A, B> {
-    First(A),
-    Second(B),
-}
-
-/// Polls `first`, then `second`, until one finishes (biased towards
-/// `first`, like a `biased` `tokio::select!`, which would need tokio's
-/// `macros` feature); the other is dropped.
-pub(crate) async fn race<A: Future, B: Future>(first: A, second: B) -> Race<A::Output, B::Output> {
-    let (mut first, mut second) = (std::pin::pin!(first), std::pin::pin!(second));
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(output) = first.as_mut().poll(cx) {
-            return Poll::Ready(First(output));
-        }
-        second.as_mut().poll(cx).map(Second)
-    })
-    .await
 }

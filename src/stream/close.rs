@@ -39,7 +39,7 @@ pub(crate) enum ClosePolicy {
 
 /// The deadline of the close step under way.
 #[derive(Debug)]
-pub(crate) struct StepDeadline {
+pub(super) struct StepDeadline {
     timer: Timer,
     deadline: Deadline,
 }
@@ -95,14 +95,14 @@ impl<S: TlsBackend> GracefulStream<S> {
         cx: &mut Context<'_>,
         policy: ClosePolicy,
     ) -> Poll<Result<CloseOutcome, Error>> {
-        let await_peer =
-            policy == ClosePolicy::AwaitPeer && !self.config.get_peer_close_timeout().is_zero();
-        self.machine.handle(Event::Close { await_peer });
+        let await_peer = policy == ClosePolicy::AwaitPeer
+            && !self.core.config.get_peer_close_timeout().is_zero();
+        self.core.machine.handle(Event::Close { await_peer });
         // Each turn either moves the machine to its next step, or finds the
         // step unable to finish and asks the clock whether its deadline
         // passed: at most a few turns per poll.
         loop {
-            let step = match self.machine.close_step() {
+            let step = match self.core.machine.close_step() {
                 Some(step) => step,
                 None => return Poll::Ready(Err(Error::Closed)),
             };
@@ -127,13 +127,13 @@ impl<S: TlsBackend> GracefulStream<S> {
             };
             match progress {
                 Poll::Ready(Some(event)) => {
-                    self.machine.handle(event);
+                    self.core.machine.handle(event);
                 }
                 Poll::Ready(None) => {}
                 Poll::Pending if policy == ClosePolicy::Attempt => return Poll::Pending,
                 Poll::Pending => match self.poll_step_deadline(cx, policy) {
                     Poll::Ready(()) => {
-                        self.machine.handle(Event::Deadline);
+                        self.core.machine.handle(Event::Deadline);
                     }
                     Poll::Pending => return Poll::Pending,
                 },
@@ -151,7 +151,7 @@ impl<S: TlsBackend> GracefulStream<S> {
         for _ in 0..DISCARD_PER_POLL {
             let mut buf = ReadBuf::new(&mut scratch);
             match self.poll_transport_read(cx, &mut buf) {
-                Poll::Ready(Ok(ReadOutcome::Data(n))) => self.stats.discarded += n as u64,
+                Poll::Ready(Ok(ReadOutcome::Data(n))) => self.core.stats.discarded += n as u64,
                 Poll::Ready(_) => return Poll::Ready(()),
                 Poll::Pending => return Poll::Pending,
             }
@@ -166,15 +166,15 @@ impl<S: TlsBackend> GracefulStream<S> {
     /// clock read nor a timer. Under [`ClosePolicy::ForcedBy`] it is never later than the
     /// forced instant.
     fn poll_step_deadline(&mut self, cx: &mut Context<'_>, policy: ClosePolicy) -> Poll<()> {
-        let Some(timer) = self.machine.timer() else {
+        let Some(timer) = self.core.machine.timer() else {
             // Only steps with a timer wait; nothing to bound otherwise.
             return Poll::Ready(());
         };
         let timeout = match timer {
-            Timer::Flush | Timer::Shutdown => self.config.get_flush_timeout(),
-            Timer::PeerClose => self.config.get_peer_close_timeout(),
+            Timer::Flush | Timer::Shutdown => self.core.config.get_flush_timeout(),
+            Timer::PeerClose => self.core.config.get_peer_close_timeout(),
         };
-        let step = match &mut self.deadline {
+        let step = match &mut self.core.deadline {
             Some(step) if step.timer == timer => step,
             // A new step: re-arm, reusing the timer.
             Some(step) => {
@@ -183,7 +183,7 @@ impl<S: TlsBackend> GracefulStream<S> {
                     .reset(saturating_after(Instant::now(), timeout));
                 step
             }
-            None => self.deadline.insert(StepDeadline {
+            None => self.core.deadline.insert(StepDeadline {
                 timer,
                 deadline: Deadline::after(timeout),
             }),

@@ -31,9 +31,9 @@ impl<S: TlsBackend> AsyncRead for GracefulStream<S> {
 impl<S: TlsBackend> GracefulStream<S> {
     /// Gate for every write: refused once closing began or after a failure.
     fn write_gate(&mut self) -> Result<(), Error> {
-        match self.machine.handle(Event::Write) {
+        match self.core.machine.handle(Event::Write) {
             Output::WriteAllowed => Ok(()),
-            _ if self.error.is_some() => Err(self.stored_error()),
+            _ if self.core.error.is_some() => Err(self.stored_error()),
             _ => Err(Error::Closed),
         }
     }
@@ -41,7 +41,7 @@ impl<S: TlsBackend> GracefulStream<S> {
     fn written(&mut self, result: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         match result {
             Poll::Ready(Ok(n)) => {
-                self.stats.written += n as u64;
+                self.core.stats.written += n as u64;
                 Poll::Ready(Ok(n))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(self.fail(e).into())),
@@ -79,10 +79,10 @@ impl<S: TlsBackend> AsyncWrite for GracefulStream<S> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.error.is_some() {
+        if this.core.error.is_some() {
             return Poll::Ready(Err(this.stored_error().into()));
         }
-        if this.machine.is_final() {
+        if this.core.machine.is_final() {
             return Poll::Ready(Ok(()));
         }
         match ready!(Pin::new(this.get_mut()).poll_flush(cx)) {

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::task::{Context, Waker};
 
 use tokio_util::sync::CancellationToken;
 
@@ -13,6 +12,7 @@ use close::StepDeadline;
 use watch::CancelWatch;
 
 mod close;
+mod drop;
 mod io;
 mod read;
 mod watch;
@@ -80,20 +80,27 @@ pub(crate) use close::ClosePolicy;
 /// runtime with the time driver enabled.
 pub struct GracefulStream<S: TlsBackend> {
     /// `None` only after [`GracefulStream::into_inner`] or inside `Drop`.
-    pub(crate) io: Option<S>,
-    pub(crate) machine: Machine,
-    pub(crate) config: Config,
-    pub(crate) token: CancellationToken,
-    /// Created by the first read, then reused.
-    pub(crate) watch: Option<Pin<Box<CancelWatch>>>,
-    /// Created when a close step first has to wait, then reused.
-    pub(crate) deadline: Option<StepDeadline>,
-    /// The sticky failure, once the machine reached `Failed`.
-    pub(crate) error: Option<Error>,
-    pub(crate) stats: Stats,
+    io: Option<S>,
+    core: Core,
     /// Moves an unfinished close into a background task; set by constructors
     /// whose bounds allow spawning.
     finish_in_background: Option<fn(GracefulStream<S>)>,
+}
+
+/// Everything the stream knows besides the TLS stream itself. One struct,
+/// so that a drop moves it whole into the background finish (`drop.rs`).
+#[derive(Debug, Default)]
+struct Core {
+    machine: Machine,
+    config: Config,
+    token: CancellationToken,
+    /// Created by the first read, then reused.
+    watch: Option<Pin<Box<CancelWatch>>>,
+    /// Created when a close step first has to wait, then reused.
+    deadline: Option<StepDeadline>,
+    /// The sticky failure, once the machine reached `Failed`.
+    error: Option<Error>,
+    stats: Stats,
 }
 
 impl<S: TlsBackend + Send + 'static> GracefulStream<S> {
@@ -109,7 +116,7 @@ impl<S: TlsBackend + Send + 'static> GracefulStream<S> {
     /// Wraps an established TLS stream with the given deadlines.
     pub fn with_config(stream: S, token: CancellationToken, config: Config) -> Self {
         let mut this = Self::new_local(stream, token, config);
-        this.finish_in_background = Some(spawn_finish::<S>);
+        this.finish_in_background = Some(drop::spawn_finish::<S>);
         this
     }
 }
@@ -121,13 +128,11 @@ impl<S: TlsBackend> GracefulStream<S> {
     pub fn new_local(stream: S, token: CancellationToken, config: Config) -> Self {
         GracefulStream {
             io: Some(stream),
-            machine: Machine::new(),
-            config,
-            token,
-            watch: None,
-            deadline: None,
-            error: None,
-            stats: Stats::default(),
+            core: Core {
+                config,
+                token,
+                ..Core::default()
+            },
             finish_in_background: None,
         }
     }
@@ -157,22 +162,22 @@ impl<S: TlsBackend> GracefulStream<S> {
 
     /// The state machine: where each direction stands.
     pub fn state(&self) -> Machine {
-        self.machine
+        self.core.machine
     }
 
     /// The cancellation token this stream watches.
     pub fn token(&self) -> &CancellationToken {
-        &self.token
+        &self.core.token
     }
 
     /// The deadlines this stream closes within.
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.core.config
     }
 
     /// Byte counts so far.
     pub fn stats(&self) -> Stats {
-        self.stats
+        self.core.stats
     }
 
     /// The negotiated TLS version, e.g. [`TlsVersion::Tls13`].
@@ -188,13 +193,13 @@ impl<S: TlsBackend> GracefulStream<S> {
 
     /// Records a failure from the TLS stream: decides TLS vs transport by the
     /// backend's type check, moves the machine to `Failed`, keeps the error.
-    pub(crate) fn fail(&mut self, error: std::io::Error) -> Error {
+    fn fail(&mut self, error: std::io::Error) -> Error {
         let class = self.get_ref().classify_error(&error);
         self.fail_as(class, error)
     }
 
     /// [`fail`](Self::fail) for an error the caller already classified.
-    pub(crate) fn fail_as(&mut self, class: ErrorClass, error: std::io::Error) -> Error {
+    fn fail_as(&mut self, class: ErrorClass, error: std::io::Error) -> Error {
         let (error, event) = if class == ErrorClass::Tls {
             let kind = error.kind();
             let inner: std::sync::Arc<dyn std::error::Error + Send + Sync> =
@@ -209,58 +214,17 @@ impl<S: TlsBackend> GracefulStream<S> {
                 Event::TransportError,
             )
         };
-        self.machine.handle(event);
-        if self.error.is_none() {
-            self.error = Some(error);
+        self.core.machine.handle(event);
+        if self.core.error.is_none() {
+            self.core.error = Some(error);
         }
         self.stored_error()
     }
 
     /// The sticky error. `Closed` if the machine failed without one (which
     /// the shell never does).
-    pub(crate) fn stored_error(&self) -> Error {
-        self.error.clone().unwrap_or(Error::Closed)
-    }
-}
-
-/// Finishes a close started by `Drop` in a background task, bounded by the
-/// flush timeout; the task's own drop then only drains reads.
-fn spawn_finish<S: TlsBackend + Send + 'static>(mut stream: GracefulStream<S>) {
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(async move {
-            let _ = std::future::poll_fn(|cx| stream.poll_close_with(cx, ClosePolicy::NoPeerWait))
-                .await;
-        });
-    }
-}
-
-impl<S: TlsBackend> Drop for GracefulStream<S> {
-    fn drop(&mut self) {
-        if self.io.is_none() {
-            return;
-        }
-        let mut cx = Context::from_waker(Waker::noop());
-        let finished = self
-            .poll_close_with(&mut cx, ClosePolicy::Attempt)
-            .is_ready();
-        self.drain_without_blocking(&mut cx);
-        if finished {
-            return;
-        }
-        if let Some(spawn) = self.finish_in_background {
-            let background = GracefulStream {
-                io: self.io.take(),
-                machine: self.machine,
-                config: self.config,
-                token: self.token.clone(),
-                watch: None,
-                deadline: None,
-                error: self.error.take(),
-                stats: self.stats,
-                finish_in_background: None,
-            };
-            spawn(background);
-        }
+    fn stored_error(&self) -> Error {
+        self.core.error.clone().unwrap_or(Error::Closed)
     }
 }
 
@@ -268,11 +232,11 @@ impl<S: TlsBackend + fmt::Debug> fmt::Debug for GracefulStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GracefulStream")
             .field("io", &self.io)
-            .field("machine", &self.machine)
-            .field("config", &self.config)
-            .field("cancelled", &self.token.is_cancelled())
-            .field("error", &self.error)
-            .field("stats", &self.stats)
+            .field("machine", &self.core.machine)
+            .field("config", &self.core.config)
+            .field("cancelled", &self.core.token.is_cancelled())
+            .field("error", &self.core.error)
+            .field("stats", &self.core.stats)
             .finish_non_exhaustive()
     }
 }

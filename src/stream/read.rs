@@ -42,7 +42,7 @@ impl<S: TlsBackend> GracefulStream<S> {
     ) -> Poll<Result<ReadOutcome, Error>> {
         let result = self.poll_read_gated(cx, buf);
         if let Poll::Ready(Ok(ReadOutcome::Data(n))) = result {
-            self.stats.read += n as u64;
+            self.core.stats.read += n as u64;
         }
         result
     }
@@ -59,27 +59,30 @@ impl<S: TlsBackend> GracefulStream<S> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(ReadOutcome::Data(0)));
         }
-        match self.machine.read_gate() {
+        match self.core.machine.read_gate() {
             ReadGate::Transport => {}
             ReadGate::BufferedOnly => return Poll::Ready(Ok(self.read_buffered_only(buf))),
             ReadGate::CloseNotify => return Poll::Ready(Ok(ReadOutcome::CloseNotify)),
             ReadGate::AbruptEof => return Poll::Ready(Ok(ReadOutcome::AbruptEof)),
             ReadGate::Failed => return Poll::Ready(Err(self.stored_error())),
         }
-        let token = &self.token;
-        let watch = self.watch.get_or_insert_with(|| CancelWatch::new(token));
+        let token = &self.core.token;
+        let watch = self
+            .core
+            .watch
+            .get_or_insert_with(|| CancelWatch::new(token));
         if watch.is_cancelled() {
-            self.machine.handle(Event::Cancel);
+            self.core.machine.handle(Event::Cancel);
             return Poll::Ready(Ok(self.read_buffered_only(buf)));
         }
         match self.poll_transport_read(cx, buf) {
             Poll::Ready(result) => Poll::Ready(result),
             Poll::Pending => {
-                let watch = self.watch.as_mut().expect("created above");
+                let watch = self.core.watch.as_mut().expect("created above");
                 if !watch.as_mut().register(cx) {
                     return Poll::Pending;
                 }
-                self.machine.handle(Event::Cancel);
+                self.core.machine.handle(Event::Cancel);
                 Poll::Ready(Ok(self.read_buffered_only(buf)))
             }
         }
@@ -88,7 +91,7 @@ impl<S: TlsBackend> GracefulStream<S> {
     /// One read from the TLS stream, classified and fed to the machine.
     /// Used by reads and by the close's wait for the peer.
     #[inline(always)]
-    pub(crate) fn poll_transport_read(
+    pub(super) fn poll_transport_read(
         &mut self,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
@@ -101,7 +104,7 @@ impl<S: TlsBackend> GracefulStream<S> {
         let n = buf.filled().len() - before;
         Poll::Ready(match result {
             Ok(()) if n > 0 => {
-                self.machine.handle(Event::Data);
+                self.core.machine.handle(Event::Data);
                 Ok(ReadOutcome::Data(n))
             }
             // An empty read ends the read direction; the TLS layer says how.
@@ -130,15 +133,15 @@ impl<S: TlsBackend> GracefulStream<S> {
         match self.get_mut().read_buffered(buf.initialize_unfilled()) {
             Buffered::Data(n) => {
                 buf.advance(n);
-                self.machine.handle(Event::Data);
+                self.core.machine.handle(Event::Data);
                 Some(ReadOutcome::Data(n))
             }
             Buffered::CloseNotify => {
-                self.machine.handle(Event::PeerCloseNotify);
+                self.core.machine.handle(Event::PeerCloseNotify);
                 Some(ReadOutcome::CloseNotify)
             }
             Buffered::TransportEof => {
-                self.machine.handle(Event::TransportEof);
+                self.core.machine.handle(Event::TransportEof);
                 Some(ReadOutcome::AbruptEof)
             }
             Buffered::Empty => None,
@@ -149,7 +152,7 @@ impl<S: TlsBackend> GracefulStream<S> {
     /// did not say how: the backend's close_notify record decides.
     fn ended(&mut self) -> ReadOutcome {
         if self.get_mut().received_close_notify() {
-            self.machine.handle(Event::PeerCloseNotify);
+            self.core.machine.handle(Event::PeerCloseNotify);
             ReadOutcome::CloseNotify
         } else {
             self.truncated()
@@ -158,7 +161,7 @@ impl<S: TlsBackend> GracefulStream<S> {
 
     /// The transport ended without the peer's close_notify.
     fn truncated(&mut self) -> ReadOutcome {
-        self.machine.handle(Event::TransportEof);
+        self.core.machine.handle(Event::TransportEof);
         ReadOutcome::AbruptEof
     }
 
@@ -166,24 +169,5 @@ impl<S: TlsBackend> GracefulStream<S> {
     /// layer already saw, else `Cancelled`. No transport I/O.
     fn read_buffered_only(&mut self, buf: &mut ReadBuf<'_>) -> ReadOutcome {
         self.read_end(buf).unwrap_or(ReadOutcome::Cancelled)
-    }
-
-    /// Reads and discards, without blocking, what the peer already sent, so
-    /// that closing the socket sends FIN rather than RST. Bounded.
-    pub(crate) fn drain_without_blocking(&mut self, cx: &mut Context<'_>) {
-        let mut scratch = [0u8; 2048];
-        for _ in 0..64 {
-            if !matches!(
-                self.machine.read_gate(),
-                ReadGate::Transport | ReadGate::BufferedOnly
-            ) {
-                return;
-            }
-            let mut buf = ReadBuf::new(&mut scratch);
-            match self.poll_transport_read(cx, &mut buf) {
-                Poll::Ready(Ok(crate::ReadOutcome::Data(n))) => self.stats.discarded += n as u64,
-                _ => return,
-            }
-        }
     }
 }

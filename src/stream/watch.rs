@@ -21,7 +21,7 @@ pin_project_lite::pin_project! {
     /// The token's registration and who to wake; boxed, created by the
     /// stream's first read.
     #[derive(Debug)]
-    pub(crate) struct CancelWatch {
+    pub(super) struct CancelWatch {
         // Registered with the token, with `signal`'s waker, once: the token
         // keeps that waker until it fires, so this is never polled again.
         #[pin]
@@ -58,7 +58,7 @@ impl Wake for Signal {
 }
 
 impl CancelWatch {
-    pub(crate) fn new(token: &CancellationToken) -> Pin<Box<Self>> {
+    pub(super) fn new(token: &CancellationToken) -> Pin<Box<Self>> {
         let signal = Arc::new(Signal {
             fired: AtomicBool::new(false),
             task: Mutex::new(None),
@@ -83,14 +83,14 @@ impl CancelWatch {
 
     /// Whether the token has fired. One atomic load.
     #[inline]
-    pub(crate) fn is_cancelled(&self) -> bool {
+    pub(super) fn is_cancelled(&self) -> bool {
         self.signal.fired.load(Ordering::Acquire)
     }
 
     /// Arranges for `cx`'s task to be woken when the token fires; returns
     /// whether it already has (then nobody will be woken: do not wait).
     #[inline(always)]
-    pub(crate) fn register(self: Pin<&mut Self>, cx: &Context<'_>) -> bool {
+    pub(super) fn register(self: Pin<&mut Self>, cx: &Context<'_>) -> bool {
         let this = self.project();
         let waker = cx.waker();
         let identity = (waker.data() as usize, waker.vtable() as *const _ as usize);

@@ -1,0 +1,120 @@
+//! What a [`ConnectionSet`](super::ConnectionSet) and its tasks share: the
+//! signals, the task tracker, and the record of a drain.
+
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+use tokio_util::task::TaskTracker;
+
+use super::report::{trace_drain, ConnectionReport, DrainReport};
+use crate::deadline::saturating_after;
+use crate::Config;
+
+/// The set's state, shared with every connection's task.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub(super) config: Config,
+    /// Fired when a drain begins: handlers should finish and return.
+    pub(super) begun: CancellationToken,
+    /// Fired at the deadline or on abort: handlers are dropped, streams
+    /// cancelled (each stream watches a child) and closed.
+    pub(super) force: CancellationToken,
+    /// When `force` fired: every forced close ends `flush_timeout` later.
+    forced_at: OnceLock<Instant>,
+    pub(super) tracker: TaskTracker,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: u64,
+    /// Set when the first drain began.
+    began_at: Option<Instant>,
+    /// Connections that ended after the drain began.
+    ended: Vec<ConnectionReport>,
+    refused: u64,
+}
+
+impl Shared {
+    pub(super) fn new(config: Config) -> Self {
+        Shared {
+            config,
+            begun: CancellationToken::new(),
+            force: CancellationToken::new(),
+            forced_at: OnceLock::new(),
+            tracker: TaskTracker::new(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; recover from poison anyway.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Admits a connection unless a drain has begun: its id and the token
+    /// that keeps the tracker waiting for its task. The token is taken
+    /// under the lock, so a drain that begins concurrently either refuses
+    /// the connection or waits for its task.
+    pub(super) fn admit(&self) -> Option<(u64, TaskTrackerToken)> {
+        let mut state = self.state();
+        if state.began_at.is_some() {
+            state.refused += 1;
+            return None;
+        }
+        state.next_id += 1;
+        Some((state.next_id, self.tracker.token()))
+    }
+
+    /// Starts draining (once): refuses registrations, signals the handlers.
+    /// With `force`, forces first, so that no handler wakes up to the signal
+    /// without seeing the force too. Returns when the first drain began.
+    pub(super) fn begin(&self, force: bool) -> Instant {
+        let mut state = self.state();
+        let began_at = *state.began_at.get_or_insert_with(Instant::now);
+        self.tracker.close();
+        if force {
+            self.force();
+        }
+        self.begun.cancel();
+        began_at
+    }
+
+    /// Forces every connection: handlers are dropped, streams closed
+    /// without waiting for the peers, all by `now + flush_timeout`.
+    pub(super) fn force(&self) {
+        self.forced_at.get_or_init(Instant::now);
+        self.force.cancel();
+    }
+
+    /// The instant by which a forced close must end: `flush_timeout` after
+    /// the set forced its connections (after now, if it has not).
+    pub(super) fn forced_close_deadline(&self) -> Instant {
+        let forced_at = *self.forced_at.get().unwrap_or(&Instant::now());
+        saturating_after(forced_at, self.config.get_flush_timeout())
+    }
+
+    /// Keeps the report of a connection that ended after the drain began
+    /// (the ones before are not kept, so a long-running set does not grow).
+    pub(super) fn record(&self, report: ConnectionReport) {
+        let mut state = self.state();
+        if state.began_at.is_some() {
+            state.ended.push(report);
+        }
+    }
+
+    /// The report of the drain that began at `began_at`, so far.
+    pub(super) fn report(&self, began_at: Instant) -> DrainReport {
+        let state = self.state();
+        let report = DrainReport {
+            connections: state.ended.clone(),
+            refused: state.refused,
+            elapsed: began_at.elapsed(),
+        };
+        drop(state);
+        trace_drain(&report);
+        report
+    }
+}
