@@ -3,7 +3,23 @@
 //! every close step and read state is a typed outcome.
 
 mod common;
+#[path = "hostile/await_peer.rs"]
+mod await_peer;
+#[path = "hostile/deadlines.rs"]
+mod deadlines;
+#[path = "hostile/drop.rs"]
+mod drop;
 #[path = "hostile/flood.rs"]
 mod flood;
+#[path = "hostile/flush.rs"]
+mod flush;
+#[path = "hostile/kit.rs"]
+mod kit;
+#[path = "hostile/reads.rs"]
+mod reads;
+#[path = "hostile/shutdown.rs"]
+mod shutdown;
 #[path = "hostile/thread_peer.rs"]
 mod thread_peer;
+#[path = "hostile/transport.rs"]
+mod transport;
