@@ -1,7 +1,8 @@
 //! Floods on the paused clock, deterministically: the peer is a
 //! [`PeerPump`] whose reads never run dry, time passes through
-//! [`advance_forever`], and [`guarded`] turns a hang into a failure. These
-//! fail on the code before a347bd0 (see the report in tests/hostile.rs).
+//! [`advance_forever`], and [`guarded`] turns a hang into a failure. Three
+//! of these hang on the code before a347bd0 (see the end of the doc of
+//! tests/hostile.rs).
 
 use std::future::poll_fn;
 use std::pin::Pin;
