@@ -78,7 +78,9 @@ pub enum ReadState {
     AbruptEof,
     /// A TLS or transport error ended the read direction.
     ///
-    /// Next: report the stored error for every read.
+    /// Next: return the plaintext the TLS layer had already decrypted, if
+    /// any, without transport I/O; then report the stored error for every
+    /// read.
     Failed,
 }
 
@@ -202,7 +204,8 @@ pub enum ReadGate {
     CloseNotify,
     /// Report [`ReadOutcome::AbruptEof`](crate::ReadOutcome::AbruptEof).
     AbruptEof,
-    /// Report the stored error.
+    /// Return already-decrypted plaintext only, then report the stored
+    /// error.
     Failed,
 }
 

@@ -20,7 +20,9 @@ impl<S: TlsBackend> GracefulStream<S> {
     /// read late, and whether the TLS library reports it as an empty read or
     /// as an error), `Cancelled` when the token fired (already-decrypted
     /// plaintext comes first). Terminal outcomes repeat on every later call
-    /// without I/O. TLS and transport failures are `Err` and repeat too.
+    /// without I/O. TLS and transport failures are `Err` and repeat too;
+    /// plaintext the TLS layer had already authenticated and decrypted when
+    /// it failed comes first, as `Data`.
     ///
     /// # Cancellation safety
     ///
@@ -64,7 +66,12 @@ impl<S: TlsBackend> GracefulStream<S> {
             ReadGate::BufferedOnly => return Poll::Ready(Ok(self.read_buffered_only(buf))),
             ReadGate::CloseNotify => return Poll::Ready(Ok(ReadOutcome::CloseNotify)),
             ReadGate::AbruptEof => return Poll::Ready(Ok(ReadOutcome::AbruptEof)),
-            ReadGate::Failed => return Poll::Ready(Err(self.stored_error())),
+            ReadGate::Failed => {
+                return Poll::Ready(match self.decrypted_before_failure(buf) {
+                    Some(data) => Ok(data),
+                    None => Err(self.stored_error()),
+                })
+            }
         }
         let token = &self.core.token;
         let watch = self
@@ -110,7 +117,10 @@ impl<S: TlsBackend> GracefulStream<S> {
             // An empty read ends the read direction; the TLS layer says how.
             Ok(()) => Ok(self.read_end(buf).unwrap_or_else(|| self.ended())),
             Err(e) => match self.get_ref().classify_error(&e) {
-                ErrorClass::Tls => Err(self.fail_as(ErrorClass::Tls, e)),
+                ErrorClass::Tls => {
+                    let error = self.fail_as(ErrorClass::Tls, e);
+                    self.decrypted_before_failure(buf).ok_or(error)
+                }
                 // The TLS layer reported a truncation as an error (OpenSSL 3).
                 ErrorClass::TransportEof => {
                     Ok(self.read_end(buf).unwrap_or_else(|| self.truncated()))
@@ -163,6 +173,22 @@ impl<S: TlsBackend> GracefulStream<S> {
     fn truncated(&mut self) -> ReadOutcome {
         self.core.machine.handle(Event::TransportEof);
         ReadOutcome::AbruptEof
+    }
+
+    /// After a failure: plaintext the TLS layer authenticated and decrypted
+    /// before it met the bad record or the alert (tokio-rustls reports the
+    /// error first when both came in one transport read). It comes before
+    /// the error, as it does before an EOF or a cancellation, so that
+    /// whether the peer's last data arrives does not depend on how TCP
+    /// segmented it. No transport I/O.
+    fn decrypted_before_failure(&mut self, buf: &mut ReadBuf<'_>) -> Option<ReadOutcome> {
+        match self.get_mut().read_buffered(buf.initialize_unfilled()) {
+            Buffered::Data(n) => {
+                buf.advance(n);
+                Some(ReadOutcome::Data(n))
+            }
+            _ => None,
+        }
     }
 
     /// After cancellation: plaintext already decrypted, else the end the TLS
