@@ -149,3 +149,117 @@ fn has_reason(error: &io::Error, reason: c_int) -> bool {
                 .any(|e| e.library_code() == ERR_LIB_SSL && e.reason_code() == reason)
         })
 }
+
+/// Pins the codes copied from OpenSSL's C headers: each is raised for real
+/// by this OpenSSL, and names the reason its header comment says.
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::path::PathBuf;
+
+    use openssl::ssl::{Ssl, SslAcceptor, SslConnector, SslFiletype, SslMethod};
+    use tokio::io::{AsyncReadExt, DuplexStream};
+
+    use super::*;
+
+    fn certs() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/certs")
+    }
+
+    async fn pair(capacity: usize) -> (SslStream<DuplexStream>, SslStream<DuplexStream>) {
+        let mut connector = SslConnector::builder(SslMethod::tls()).expect("connector");
+        connector.set_ca_file(certs().join("ca.pem")).expect("ca");
+        let client = connector
+            .build()
+            .configure()
+            .expect("configure")
+            .into_ssl("localhost")
+            .expect("ssl");
+        let mut acceptor =
+            SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("acceptor");
+        acceptor
+            .set_private_key_file(certs().join("server.key"), SslFiletype::PEM)
+            .expect("key");
+        acceptor
+            .set_certificate_chain_file(certs().join("server.pem"))
+            .expect("cert");
+        let server = Ssl::new(acceptor.build().context()).expect("ssl");
+        let (a, b) = tokio::io::duplex(capacity);
+        let mut client = SslStream::new(client, a).expect("client");
+        let mut server = SslStream::new(server, b).expect("server");
+        let (c, s) = tokio::join!(
+            Pin::new(&mut client).connect(),
+            Pin::new(&mut server).accept()
+        );
+        c.expect("connect");
+        s.expect("accept");
+        (client, server)
+    }
+
+    /// The first libssl error on `error`'s stack, as (library, reason, text).
+    fn first_ssl_error(error: &io::Error) -> (c_int, c_int, Option<&'static str>) {
+        let stack = error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<openssl::ssl::Error>())
+            .and_then(|ssl| ssl.ssl_error())
+            .expect("an OpenSSL error stack");
+        let e = &stack.errors()[0];
+        (e.library_code(), e.reason_code(), e.reason())
+    }
+
+    /// OpenSSL 3's own `openssl errstr` names a packed code (library in
+    /// bits 23 and up, reason below). rust-openssl's stream BIO never
+    /// answers `BIO_eof`, so tokio-openssl sees a truncation as
+    /// `SSL_ERROR_SYSCALL` and this reason cannot be raised here for real;
+    /// the CLI links the same libssl.
+    #[test]
+    fn codes_name_their_reasons_in_openssl_errstr() {
+        let packed = |reason: c_int| format!("{:08X}", (ERR_LIB_SSL << 23) | reason);
+        let out = std::process::Command::new("openssl")
+            .arg("errstr")
+            .arg(packed(SSL_R_UNEXPECTED_EOF_WHILE_READING))
+            .arg(packed(SSL_R_BAD_WRITE_RETRY))
+            .output()
+            .expect("the openssl CLI (apt-get install openssl)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].ends_with(":SSL routines::unexpected eof while reading"),
+            "{text}"
+        );
+        assert!(
+            lines[1].ends_with(":SSL routines::bad write retry"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_write_retry_is_127_in_libssl() {
+        let (mut client, mut server) = pair(1024).await;
+        // A write that the full transport leaves half-sent, then abandoned.
+        let big = vec![7u8; 64 * 1024];
+        let pending = poll_fn(|cx| Poll::Ready(Pin::new(&mut client).poll_write(cx, &big))).await;
+        assert!(pending.is_pending(), "the 1 KiB transport must fill up");
+        // The peer reads again, so the transport has room: OpenSSL refuses
+        // to put close_notify behind the half-sent record.
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            while server.get_mut().read(&mut buf).await.is_ok_and(|n| n > 0) {}
+        });
+        let error = loop {
+            let shutdown = poll_fn(|cx| Poll::Ready(Pin::new(&mut client).poll_shutdown(cx))).await;
+            match shutdown {
+                Poll::Ready(result) => {
+                    break result.expect_err("close_notify behind a half-sent record")
+                }
+                Poll::Pending => tokio::task::yield_now().await,
+            }
+        };
+        assert_eq!(
+            first_ssl_error(&error),
+            (ERR_LIB_SSL, SSL_R_BAD_WRITE_RETRY, Some("bad write retry"))
+        );
+        reader.abort();
+    }
+}

@@ -169,7 +169,7 @@ pub async fn tcp_sides(side: Side, version: Version) -> (Tls<TcpStream>, Tls<Tcp
     orient(side, client, server)
 }
 
-/// What a bare tokio-rustls peer saw when reading to the end.
+/// What a bare peer saw when reading to the end.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PeerSaw {
     /// Everything it read, then the close_notify.
@@ -180,23 +180,33 @@ pub enum PeerSaw {
     Error(std::io::ErrorKind),
 }
 
-/// Reads a bare tokio-rustls stream to its end, by rustls' own verdict:
-/// `Ok(0)` is close_notify, `UnexpectedEof` a truncation.
-pub async fn peer_read_to_end<IO>(peer: &mut Tls<IO>) -> PeerSaw
+/// Reads a bare stream to its end. The verdict comes from the peer's TLS
+/// library, never from `Ok(0)` alone: rustls' `Ok(0)` only after
+/// close_notify and `UnexpectedEof` with its reader state; OpenSSL's
+/// `SSL_RECEIVED_SHUTDOWN` flag. So a truncation can never pass for a clean
+/// close.
+pub async fn peer_read_to_end<P>(peer: &mut P) -> PeerSaw
 where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    P: tokio::io::AsyncRead + graceful_tls::TlsBackend + Unpin,
 {
+    use graceful_tls::{Buffered, ErrorClass};
     use tokio::io::AsyncReadExt;
     let mut data = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match peer.read(&mut buf).await {
-            Ok(0) => return PeerSaw::CloseNotify(data),
+            Ok(0) if peer.received_close_notify() => return PeerSaw::CloseNotify(data),
+            Ok(0) => return PeerSaw::Truncated(data),
             Ok(n) => data.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return PeerSaw::Truncated(data)
+            Err(e) => {
+                let truncated = peer.classify_error(&e) == ErrorClass::TransportEof
+                    || peer.read_buffered(&mut [0u8; 1]) == Buffered::TransportEof;
+                return if truncated {
+                    PeerSaw::Truncated(data)
+                } else {
+                    PeerSaw::Error(e.kind())
+                };
             }
-            Err(e) => return PeerSaw::Error(e.kind()),
         }
     }
 }
