@@ -4,10 +4,22 @@ use std::fmt;
 
 /// How one [`GracefulStream::read_outcome`](crate::GracefulStream::read_outcome) ended.
 ///
-/// `CloseNotify`, `AbruptEof` and `Cancelled` are terminal: reading again
-/// returns the same outcome at once, without I/O. The one exception is
-/// `Cancelled`, which lets plaintext that the TLS layer had already decrypted
-/// come first (see [`ReadOutcome::Cancelled`]).
+/// # Later reads
+///
+/// A read's outcome only moves forward. `CloseNotify`, `AbruptEof` and
+/// `Cancelled` are terminal: once one is reported, every later read reports
+/// it again at once, without I/O, with two exceptions:
+/// * `Cancelled` becomes `CloseNotify` or `AbruptEof` once
+///   [`close`](crate::GracefulStream::close) has read the peer's end of the
+///   connection (waiting for the peer's close_notify reads it);
+/// * any outcome becomes an error when a fatal error later ends the whole
+///   connection (say, a reset while our close_notify is written).
+///
+/// Plaintext that the TLS layer had already decrypted is returned as `Data`
+/// before `Cancelled`, and before an error, so nothing received is lost.
+///
+/// The state machine's [`ReadState`](crate::machine::ReadState) moves the
+/// same way, and the fuzz targets check exactly this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReadOutcome {
     /// `n` bytes of plaintext were placed at the start of the buffer.
@@ -90,14 +102,37 @@ pub enum CloseOutcome {
 
 impl CloseOutcome {
     /// Every outcome, in declaration order.
-    pub const ALL: [CloseOutcome; 6] = [
-        CloseOutcome::PeerConfirmed,
-        CloseOutcome::PeerClosedFirst,
-        CloseOutcome::NotAwaited,
-        CloseOutcome::PeerTimeout,
-        CloseOutcome::PeerEof,
-        CloseOutcome::FlushTimeout,
-    ];
+    // Built by following `after`, whose exhaustive `match` makes a new
+    // variant a compile error until it is placed in the chain; a wrong length
+    // fails to compile too.
+    pub const ALL: [CloseOutcome; 6] = {
+        let mut all = [CloseOutcome::PeerConfirmed; 6];
+        let mut i = 1;
+        while i < all.len() {
+            all[i] = match all[i - 1].after() {
+                Some(next) => next,
+                None => panic!("CloseOutcome::ALL is longer than the enum"),
+            };
+            i += 1;
+        }
+        assert!(
+            all[all.len() - 1].after().is_none(),
+            "CloseOutcome::ALL misses a variant"
+        );
+        all
+    };
+
+    /// The next variant in declaration order.
+    const fn after(self) -> Option<CloseOutcome> {
+        match self {
+            CloseOutcome::PeerConfirmed => Some(CloseOutcome::PeerClosedFirst),
+            CloseOutcome::PeerClosedFirst => Some(CloseOutcome::NotAwaited),
+            CloseOutcome::NotAwaited => Some(CloseOutcome::PeerTimeout),
+            CloseOutcome::PeerTimeout => Some(CloseOutcome::PeerEof),
+            CloseOutcome::PeerEof => Some(CloseOutcome::FlushTimeout),
+            CloseOutcome::FlushTimeout => None,
+        }
+    }
 
     /// The kebab-case name used in logs and by the examples
     /// (e.g. `peer-confirmed`).

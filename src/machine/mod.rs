@@ -29,12 +29,14 @@
 //! an earlier `close()` planned (`Flushing { await_peer: true }` stops
 //! planning it) or began (`AwaitingPeer` ends with `PeerTimeout`).
 //!
-//! `Cancelled` only stops reads from waiting on the transport: a later
-//! [`Event::Close`] still reads the peer's end, so it can become
-//! `CloseNotify` or `AbruptEof`. `CloseNotify` and `AbruptEof` never change
-//! except to `Failed`: a fatal error (say, a reset while we write our
-//! close_notify) ends the whole connection, and every later read reports it.
-//! `Failed` never changes. The fuzz target `machine` checks exactly this.
+//! The read state only moves forward, as [`ReadOutcome`'s "Later
+//! reads"](crate::ReadOutcome#later-reads) promises: `Cancelled` only stops
+//! reads from waiting on the transport, and a later [`Event::Close`] still
+//! reads the peer's end, so it can become `CloseNotify` or `AbruptEof`.
+//! `CloseNotify` and `AbruptEof` never change except to `Failed`: a fatal
+//! error (say, a reset while we write our close_notify) ends the whole
+//! connection, and every later read reports it. `Failed` never changes. The
+//! fuzz target `machine` checks exactly this.
 //!
 //! [`Machine::dot`] renders the full transition graph, derived from
 //! [`Machine::handle`] itself, as Graphviz DOT.

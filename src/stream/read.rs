@@ -19,10 +19,15 @@ impl<S: TlsBackend> GracefulStream<S> {
     /// transport ended without one (including when tokio-rustls reports it one
     /// read late, and whether the TLS library reports it as an empty read or
     /// as an error), `Cancelled` when the token fired (already-decrypted
-    /// plaintext comes first). Terminal outcomes repeat on every later call
-    /// without I/O. TLS and transport failures are `Err` and repeat too;
+    /// plaintext comes first). TLS and transport failures are `Err`;
     /// plaintext the TLS layer had already authenticated and decrypted when
     /// it failed comes first, as `Data`.
+    ///
+    /// What later reads report: see [`ReadOutcome`'s "Later
+    /// reads"](ReadOutcome#later-reads). In short, a terminal outcome
+    /// repeats without I/O, except that `Cancelled` becomes `CloseNotify`
+    /// or `AbruptEof` once `close()` has read the peer's end, and any
+    /// outcome becomes an error after a fatal error; an error repeats.
     ///
     /// # Cancellation safety
     ///
