@@ -3,7 +3,7 @@
 //! as a set of facts rather than as states, so that it shares no code and
 //! little shape with the machine it checks.
 
-use crate::machine::{CloseStep, Event, Output, ReadGate, Timer};
+use crate::machine::{CloseStep, Event, ReadGate, Timer};
 use crate::CloseOutcome;
 
 /// How the peer ended the read direction, first end only.
@@ -42,11 +42,11 @@ pub struct Model {
 }
 
 impl Model {
-    /// Applies `event` and returns the output the machine must give.
-    pub fn step(&mut self, event: Event) -> Output {
+    /// Applies `event`; an event the documentation says does not apply
+    /// changes no fact.
+    pub fn step(&mut self, event: Event) {
         let read_live = !self.read_failed && self.peer_end.is_none();
         match event {
-            Event::Data if read_live => Output::Nothing,
             Event::PeerCloseNotify | Event::TransportEof if read_live => {
                 let end = if event == Event::PeerCloseNotify {
                     PeerEnd::CloseNotify
@@ -61,7 +61,6 @@ impl Model {
                         PeerEnd::Eof => CloseOutcome::PeerEof,
                     });
                 }
-                Output::Nothing
             }
             Event::TransportError | Event::TlsError if !self.read_failed => {
                 self.read_failed = true;
@@ -70,14 +69,10 @@ impl Model {
                     Some(close) if close.outcome.is_some() => close.done = true,
                     _ => self.write_failed = true,
                 }
-                Output::Nothing
             }
             Event::Cancel if read_live && !self.cancelled => {
                 self.cancelled = true;
-                Output::Nothing
             }
-            Event::Write if self.may_write() => Output::WriteAllowed,
-            Event::Write => Output::WriteRefused,
             Event::Close { await_peer } if self.may_write() => {
                 self.close = Some(Close {
                     await_peer,
@@ -85,7 +80,6 @@ impl Model {
                     outcome: None,
                     done: false,
                 });
-                Output::QueueCloseNotify
             }
             // A close that must not wait stops a planned or begun wait.
             Event::Close { await_peer: false } if self.flushing() && self.plans_wait() => {
@@ -93,14 +87,12 @@ impl Model {
                     .as_mut()
                     .expect("flushing implies a close")
                     .await_peer = false;
-                Output::Nothing
             }
             Event::Close { await_peer: false } if self.awaiting() => {
                 self.close
                     .as_mut()
                     .expect("awaiting implies a close")
                     .outcome = Some(CloseOutcome::PeerTimeout);
-                Output::Nothing
             }
             Event::Flushed if self.flushing() => {
                 let peer_end = self.peer_end;
@@ -112,11 +104,9 @@ impl Model {
                     None if close.await_peer => None,
                     None => Some(CloseOutcome::NotAwaited),
                 };
-                Output::Nothing
             }
             Event::ShutdownDone if self.shutting_down() => {
                 self.close.as_mut().expect("shutting down").done = true;
-                Output::Nothing
             }
             Event::Deadline if self.flushing() || self.awaiting() || self.shutting_down() => {
                 let timeout = if self.flushing() {
@@ -131,9 +121,8 @@ impl Model {
                     Some(outcome) => close.outcome = Some(outcome),
                     None => close.done = true,
                 }
-                Output::Nothing
             }
-            _ => Output::Ignored,
+            _ => {}
         }
     }
 

@@ -7,15 +7,26 @@
 //! states of the other says so in brackets, and an edge that decides the
 //! close outcome names it after `⇒`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::machine::{Event, Machine, Output, ReadState, WriteState};
+use super::graph::reachable;
+use super::{CloseStep, Event, Machine, ReadState, WriteState};
 
 type Edges = BTreeMap<(String, String), BTreeMap<String, BTreeSet<&'static str>>>;
 
-pub(crate) fn render() -> String {
-    let (states, mut read_edges, mut write_edges) = (explore(), Edges::new(), Edges::new());
+impl Machine {
+    /// The transition graph reachable from [`Machine::new`], derived from
+    /// [`Machine::handle`], as Graphviz DOT.
+    ///
+    /// Each node is one read × write state; ignored events are left out.
+    pub fn dot() -> String {
+        render()
+    }
+}
+
+fn render() -> String {
+    let (states, mut read_edges, mut write_edges) = (reachable(), Edges::new(), Edges::new());
     // The read states each write state occurs with: brackets name a subset.
     let mut reads_with: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for m in &states {
@@ -27,8 +38,9 @@ pub(crate) fn render() -> String {
     for m in &states {
         for event in Event::ALL {
             let mut next = *m;
-            let output = next.handle(event);
-            let label = event_name(event, output);
+            next.handle(event);
+            let queues = m.close_step().is_none() && next.close_step() == Some(CloseStep::Flush);
+            let label = event_name(event, queues);
             if next.read_state() != m.read_state() {
                 read_edges
                     .entry((
@@ -110,22 +122,6 @@ fn cluster(
     out.push_str("  }\n");
 }
 
-fn explore() -> Vec<Machine> {
-    let mut seen = vec![Machine::new()];
-    let mut queue = VecDeque::from([Machine::new()]);
-    while let Some(m) = queue.pop_front() {
-        for event in Event::ALL {
-            let mut next = m;
-            next.handle(event);
-            if !seen.contains(&next) {
-                seen.push(next);
-                queue.push_back(next);
-            }
-        }
-    }
-    seen
-}
-
 fn read_name(read: ReadState) -> &'static str {
     match read {
         ReadState::Open => "open",
@@ -155,13 +151,14 @@ fn outcome(write: WriteState) -> Option<crate::CloseOutcome> {
     }
 }
 
-fn event_name(event: Event, output: Output) -> String {
+/// The edge label; `queues_close_notify` when the event began the close.
+fn event_name(event: Event, queues_close_notify: bool) -> String {
     let name = match event {
         Event::Close { await_peer: true } => "Close(await peer)".to_string(),
         Event::Close { await_peer: false } => "Close(no wait)".to_string(),
         other => format!("{other:?}"),
     };
-    if output == Output::QueueCloseNotify {
+    if queues_close_notify {
         format!("{name} / queue close_notify")
     } else {
         name

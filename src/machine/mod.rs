@@ -3,8 +3,10 @@
 //! No I/O, no clock, no tokio: the machine only records what happened to a TLS
 //! connection and says what the caller must do next. The async shell performs
 //! the I/O, turns each result into an [`Event`], feeds it to
-//! [`Machine::handle`], and asks [`Machine::read_gate`], [`Machine::close_step`]
-//! and [`Machine::timer`] what to do next. The same machine is driven directly
+//! [`Machine::handle`], and asks [`Machine::read_gate`], [`Machine::close_step`],
+//! [`Machine::timer`] and [`Machine::may_write`] what to do next. Events are
+//! things that happened; questions (may I write?) are queries, and plaintext
+//! read or written is no event at all: it changes no state. The same machine is driven directly
 //! by the fuzz targets, which is why it is public.
 //!
 //! A TLS connection has two directions that end independently (RFC 8446
@@ -44,6 +46,7 @@
 use crate::CloseOutcome;
 
 mod dot;
+mod graph;
 
 /// What the peer has done to the read direction.
 ///
@@ -129,8 +132,6 @@ pub enum WriteState {
 /// Something that happened, fed to [`Machine::handle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Event {
-    /// A read returned plaintext.
-    Data,
     /// The TLS layer reports the peer's close_notify (after all its plaintext).
     PeerCloseNotify,
     /// The TLS layer reports a transport EOF without close_notify.
@@ -141,8 +142,6 @@ pub enum Event {
     TlsError,
     /// The cancellation token fired.
     Cancel,
-    /// The caller wants to write plaintext; [`Output`] says whether it may.
-    Write,
     /// The caller asks to close the connection. Starts the close from
     /// `WriteState::Open`; with `await_peer: false`, also stops a close
     /// under way from waiting for the peer.
@@ -160,38 +159,41 @@ pub enum Event {
 
 impl Event {
     /// Every event, for exhaustive tests and the DOT export.
-    pub const ALL: [Event; 12] = [
-        Event::Data,
-        Event::PeerCloseNotify,
-        Event::TransportEof,
-        Event::TransportError,
-        Event::TlsError,
-        Event::Cancel,
-        Event::Write,
-        Event::Close { await_peer: true },
-        Event::Close { await_peer: false },
-        Event::Flushed,
-        Event::ShutdownDone,
-        Event::Deadline,
-    ];
-}
+    // Built by following `after`, whose exhaustive `match` makes a new
+    // variant a compile error until it is placed in the chain; a wrong length
+    // fails to compile too.
+    pub const ALL: [Event; 10] = {
+        let mut all = [Event::PeerCloseNotify; 10];
+        let mut i = 1;
+        while i < all.len() {
+            all[i] = match all[i - 1].after() {
+                Some(next) => next,
+                None => panic!("Event::ALL is longer than the enum"),
+            };
+            i += 1;
+        }
+        assert!(
+            all[all.len() - 1].after().is_none(),
+            "Event::ALL misses an event"
+        );
+        all
+    };
 
-/// What the caller must do right after feeding an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Output {
-    /// Nothing beyond what [`Machine::close_step`] and
-    /// [`Machine::read_gate`] say.
-    Nothing,
-    /// The event does not apply in this state; the state is unchanged.
-    Ignored,
-    /// close_notify is now due, behind every record written so far: the
-    /// [`CloseStep::Flush`] step sends it. Emitted exactly once per
-    /// connection, and never after a fatal error.
-    QueueCloseNotify,
-    /// The write may go ahead.
-    WriteAllowed,
-    /// The write must be refused: closing has begun or the connection failed.
-    WriteRefused,
+    /// The next event in declaration order.
+    const fn after(self) -> Option<Event> {
+        match self {
+            Event::PeerCloseNotify => Some(Event::TransportEof),
+            Event::TransportEof => Some(Event::TransportError),
+            Event::TransportError => Some(Event::TlsError),
+            Event::TlsError => Some(Event::Cancel),
+            Event::Cancel => Some(Event::Close { await_peer: true }),
+            Event::Close { await_peer: true } => Some(Event::Close { await_peer: false }),
+            Event::Close { await_peer: false } => Some(Event::Flushed),
+            Event::Flushed => Some(Event::ShutdownDone),
+            Event::ShutdownDone => Some(Event::Deadline),
+            Event::Deadline => None,
+        }
+    }
 }
 
 /// What a read must do, from [`Machine::read_gate`].
@@ -272,68 +274,57 @@ impl Machine {
         self.write
     }
 
-    /// The one transition function: applies `event` and says what to do now.
+    /// The one transition function: applies `event`.
     ///
-    /// Never panics; events that do not apply leave the state unchanged and
-    /// return [`Output::Ignored`].
-    // The data path (plaintext read, write allowed) is answered here, inlined
-    // into the shell, where the event is a constant: a compare, not a call
-    // through the whole table. Every other event goes to `transition`.
-    #[inline]
-    pub fn handle(&mut self, event: Event) -> Output {
-        match event {
-            Event::Data if matches!(self.read, ReadState::Open | ReadState::Cancelled) => {
-                Output::Nothing
-            }
-            Event::Write if self.write == WriteState::Open => Output::WriteAllowed,
-            Event::Write => Output::WriteRefused,
-            _ => self.transition(event),
-        }
-    }
-
-    fn transition(&mut self, event: Event) -> Output {
+    /// Never panics. An event that does not apply in the current state
+    /// leaves it unchanged (a repeated close, a late deadline, the peer's
+    /// end after the read direction already ended...). What to do next is
+    /// read from the state: [`read_gate`](Self::read_gate),
+    /// [`close_step`](Self::close_step), [`timer`](Self::timer) and
+    /// [`may_write`](Self::may_write). In particular, close_notify is due
+    /// exactly when `close_step` first says [`CloseStep::Flush`]; it is never
+    /// due twice, and never after a fatal error.
+    pub fn handle(&mut self, event: Event) {
         use ReadState as R;
         use WriteState as W;
         let (read, write) = (self.read, self.write);
         let read_open = matches!(read, R::Open | R::Cancelled);
-        let (next_read, next_write, output) = match event {
+        let (next_read, next_write) = match event {
             Event::PeerCloseNotify if read_open => {
                 let write = match write {
                     W::AwaitingPeer => W::ShuttingDown(CloseOutcome::PeerConfirmed),
                     other => other,
                 };
-                (R::CloseNotify, write, Output::Nothing)
+                (R::CloseNotify, write)
             }
             Event::TransportEof if read_open => {
                 let write = match write {
                     W::AwaitingPeer => W::ShuttingDown(CloseOutcome::PeerEof),
                     other => other,
                 };
-                (R::AbruptEof, write, Output::Nothing)
+                (R::AbruptEof, write)
             }
-            Event::TransportError | Event::TlsError if read != R::Failed || write_live(write) => {
+            Event::TransportError | Event::TlsError => {
                 let write = match write {
                     // The outcome is decided; shutting down is best effort.
                     W::ShuttingDown(o) | W::Closed(o) => W::Closed(o),
                     _ => W::Failed,
                 };
-                (R::Failed, write, Output::Nothing)
+                (R::Failed, write)
             }
-            Event::Cancel if read == R::Open => (R::Cancelled, write, Output::Nothing),
+            Event::Cancel if read == R::Open => (R::Cancelled, write),
             Event::Close { await_peer } => match write {
-                W::Open => (read, W::Flushing { await_peer }, Output::QueueCloseNotify),
+                W::Open => (read, W::Flushing { await_peer }),
                 // A close that must not wait for the peer (a shutdown, a
                 // drop, a drain's deadline) cuts short a wait that an
                 // earlier close planned or began.
                 W::Flushing { await_peer: true } if !await_peer => {
-                    (read, W::Flushing { await_peer: false }, Output::Nothing)
+                    (read, W::Flushing { await_peer: false })
                 }
-                W::AwaitingPeer if !await_peer => (
-                    read,
-                    W::ShuttingDown(CloseOutcome::PeerTimeout),
-                    Output::Nothing,
-                ),
-                _ => (read, write, Output::Ignored),
+                W::AwaitingPeer if !await_peer => {
+                    (read, W::ShuttingDown(CloseOutcome::PeerTimeout))
+                }
+                _ => (read, write),
             },
             Event::Flushed => match write {
                 W::Flushing { await_peer } => {
@@ -343,33 +334,24 @@ impl Machine {
                         _ if await_peer => W::AwaitingPeer,
                         _ => W::ShuttingDown(CloseOutcome::NotAwaited),
                     };
-                    (read, write, Output::Nothing)
+                    (read, write)
                 }
-                _ => (read, write, Output::Ignored),
+                _ => (read, write),
             },
             Event::ShutdownDone => match write {
-                W::ShuttingDown(o) => (read, W::Closed(o), Output::Nothing),
-                _ => (read, write, Output::Ignored),
+                W::ShuttingDown(o) => (read, W::Closed(o)),
+                _ => (read, write),
             },
             Event::Deadline => match write {
-                W::Flushing { .. } => (
-                    read,
-                    W::ShuttingDown(CloseOutcome::FlushTimeout),
-                    Output::Nothing,
-                ),
-                W::AwaitingPeer => (
-                    read,
-                    W::ShuttingDown(CloseOutcome::PeerTimeout),
-                    Output::Nothing,
-                ),
-                W::ShuttingDown(o) => (read, W::Closed(o), Output::Nothing),
-                _ => (read, write, Output::Ignored),
+                W::Flushing { .. } => (read, W::ShuttingDown(CloseOutcome::FlushTimeout)),
+                W::AwaitingPeer => (read, W::ShuttingDown(CloseOutcome::PeerTimeout)),
+                W::ShuttingDown(o) => (read, W::Closed(o)),
+                _ => (read, write),
             },
-            _ => (read, write, Output::Ignored),
+            _ => (read, write),
         };
         self.read = next_read;
         self.write = next_write;
-        output
     }
 
     /// What a read must do now.
@@ -405,7 +387,9 @@ impl Machine {
         }
     }
 
-    /// Whether plaintext writes are allowed (same answer as [`Event::Write`]).
+    /// Whether plaintext writes are allowed: no close has begun and nothing
+    /// failed. The shell asks before every write and refuses it otherwise
+    /// (rustls would encrypt and send plaintext even after close_notify).
     pub const fn may_write(&self) -> bool {
         matches!(self.write, WriteState::Open)
     }
@@ -414,19 +398,6 @@ impl Machine {
     pub const fn is_final(&self) -> bool {
         matches!(self.write, WriteState::Closed(_) | WriteState::Failed)
     }
-
-    /// The transition graph reachable from [`Machine::new`], derived from
-    /// [`Machine::handle`], as Graphviz DOT.
-    ///
-    /// Each node is one read × write state; ignored events are left out.
-    pub fn dot() -> String {
-        dot::render()
-    }
-}
-
-/// Whether a write state still has something that a fatal error can end.
-const fn write_live(write: WriteState) -> bool {
-    !matches!(write, WriteState::Closed(_) | WriteState::Failed)
 }
 
 #[cfg(test)]

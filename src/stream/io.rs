@@ -9,8 +9,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::close::ClosePolicy;
 use crate::backend::TlsBackend;
-use crate::machine::Event;
-use crate::machine::Output;
 use crate::{CloseOutcome, Error, GracefulStream, ReadOutcome};
 
 impl<S: TlsBackend> AsyncRead for GracefulStream<S> {
@@ -31,10 +29,12 @@ impl<S: TlsBackend> AsyncRead for GracefulStream<S> {
 impl<S: TlsBackend> GracefulStream<S> {
     /// Gate for every write: refused once closing began or after a failure.
     fn write_gate(&mut self) -> Result<(), Error> {
-        match self.core.machine.handle(Event::Write) {
-            Output::WriteAllowed => Ok(()),
-            _ if self.core.error.is_some() => Err(self.stored_error()),
-            _ => Err(Error::Closed),
+        if self.core.machine.may_write() {
+            Ok(())
+        } else if self.core.error.is_some() {
+            Err(self.stored_error())
+        } else {
+            Err(Error::Closed)
         }
     }
 

@@ -115,10 +115,7 @@ impl<S: TlsBackend> GracefulStream<S> {
         };
         let n = buf.filled().len() - before;
         Poll::Ready(match result {
-            Ok(()) if n > 0 => {
-                self.core.machine.handle(Event::Data);
-                Ok(ReadOutcome::Data(n))
-            }
+            Ok(()) if n > 0 => Ok(ReadOutcome::Data(n)),
             // An empty read ends the read direction; the TLS layer says how.
             Ok(()) => Ok(self.read_end(buf).unwrap_or_else(|| self.ended())),
             Err(e) => match self.get_ref().classify_error(&e) {
@@ -148,7 +145,6 @@ impl<S: TlsBackend> GracefulStream<S> {
         match self.get_mut().read_buffered(buf.initialize_unfilled()) {
             Buffered::Data(n) => {
                 buf.advance(n);
-                self.core.machine.handle(Event::Data);
                 Some(ReadOutcome::Data(n))
             }
             Buffered::CloseNotify => {
