@@ -2,15 +2,15 @@
 //! the test certificates, `TCP_NODELAY` on every socket.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::crypto::{ring, CryptoProvider};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::pki_types::ServerName;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+#[path = "../../tests/certs/configs.rs"]
+mod configs;
 
 pub type Client = tokio_rustls::client::TlsStream<TcpStream>;
 pub type Server = tokio_rustls::server::TlsStream<TcpStream>;
@@ -22,37 +22,19 @@ fn provider() -> Arc<CryptoProvider> {
     })
 }
 
-fn cert_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/certs")
-}
-
 pub fn acceptor() -> TlsAcceptor {
-    let dir = cert_dir();
-    let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
-        .expect("tests/certs/server.pem")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("parse server.pem");
-    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key");
-    let config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .expect("TLS 1.3")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("server certificate");
-    TlsAcceptor::from(Arc::new(config))
+    let config = configs::server_config(
+        provider(),
+        &[&rustls::version::TLS13],
+        configs::SERVER_PEM,
+        configs::SERVER_KEY,
+    );
+    TlsAcceptor::from(Arc::new(config.expect("server config")))
 }
 
 pub fn connector() -> TlsConnector {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(cert_dir().join("ca.pem")).expect("ca.pem") {
-        roots.add(cert.expect("parse ca.pem")).expect("add CA");
-    }
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .expect("TLS 1.3")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
+    let config = configs::client_config(provider(), &[&rustls::version::TLS13], configs::CA_PEM);
+    TlsConnector::from(Arc::new(config.expect("client config")))
 }
 
 /// Client side of one connection to `addr`.

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use graceful_tls::Config;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::{ClientConfig, ServerConfig};
+
+#[path = "../../tests/certs/configs.rs"]
+mod configs;
 
 /// Prints one line on stdout and flushes it, ignoring a closed stdout.
 macro_rules! say {
@@ -140,41 +141,18 @@ pub fn server_tls(
     key: &str,
     options: &TlsOptions,
 ) -> Result<Arc<ServerConfig>, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("cannot read {cert}: {e}"))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("cannot parse {cert}: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("no certificate found in {cert}"));
-    }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("cannot load private key {key}: {e}"))?;
-    let config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(options.versions())
-        .map_err(|e| format!("TLS configuration: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate/key mismatch or unsupported key: {e}"))?;
+    let chain = std::fs::read(cert).map_err(|e| format!("cannot read {cert}: {e}"))?;
+    let key_pem = std::fs::read(key).map_err(|e| format!("cannot read {key}: {e}"))?;
+    let config = configs::server_config(provider(), options.versions(), &chain, &key_pem)
+        .map_err(|e| format!("{cert}, {key}: {e}"))?;
     Ok(Arc::new(config))
 }
 
 /// A client config trusting the PEM certificates in `ca`.
 pub fn client_tls(ca: &str, options: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| format!("cannot read {ca}: {e}"))? {
-        let cert = cert.map_err(|e| format!("cannot parse {ca}: {e}"))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("bad CA certificate in {ca}: {e}"))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("no certificate found in {ca}"));
-    }
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(options.versions())
-        .map_err(|e| format!("TLS configuration: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let pem = std::fs::read(ca).map_err(|e| format!("cannot read {ca}: {e}"))?;
+    let config = configs::client_config(provider(), options.versions(), &pem)
+        .map_err(|e| format!("{ca}: {e}"))?;
     Ok(Arc::new(config))
 }
 

@@ -3,13 +3,10 @@
 
 use std::sync::{Arc, OnceLock};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::{ClientConfig, ServerConfig};
 
-const CA: &[u8] = include_bytes!("../../tests/certs/ca.pem");
-const CERT: &[u8] = include_bytes!("../../tests/certs/server.pem");
-const KEY: &[u8] = include_bytes!("../../tests/certs/server.key");
+#[path = "../../tests/certs/configs.rs"]
+mod configs;
 
 type Configs = (Arc<ClientConfig>, Arc<ServerConfig>);
 
@@ -27,24 +24,14 @@ pub(crate) fn configs(tls13: bool) -> Configs {
 
 fn build(version: &'static rustls::SupportedProtocolVersion) -> Configs {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(CERT)
-        .collect::<Result<_, _>>()
-        .expect("server.pem");
-    let key = PrivateKeyDer::from_pem_slice(KEY).expect("server.key");
-    let server = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[version])
-        .expect("protocol version")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("server cert");
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(CA) {
-        roots.add(cert.expect("ca.pem")).expect("add CA");
-    }
-    let client = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[version])
-        .expect("protocol version")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let server = configs::server_config(
+        provider.clone(),
+        &[version],
+        configs::SERVER_PEM,
+        configs::SERVER_KEY,
+    )
+    .expect("server config");
+    let client =
+        configs::client_config(provider, &[version], configs::CA_PEM).expect("client config");
     (Arc::new(client), Arc::new(server))
 }

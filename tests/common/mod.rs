@@ -2,12 +2,14 @@
 //! `tokio::io::duplex` and over loopback TCP.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../certs/configs.rs"]
+mod configs;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
 use tokio::io::DuplexStream;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
@@ -46,32 +48,18 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 pub fn server_config(version: Version) -> Arc<ServerConfig> {
-    let dir = cert_dir();
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
-        .expect("server.pem")
-        .collect::<Result<_, _>>()
-        .expect("parse server.pem");
-    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key");
-    let config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[version.rustls()])
-        .expect("protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("server cert");
-    Arc::new(config)
+    let config = configs::server_config(
+        provider(),
+        &[version.rustls()],
+        configs::SERVER_PEM,
+        configs::SERVER_KEY,
+    );
+    Arc::new(config.expect("server config"))
 }
 
 pub fn client_config(version: Version) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(cert_dir().join("ca.pem")).expect("ca.pem") {
-        roots.add(cert.expect("parse ca.pem")).expect("add CA");
-    }
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[version.rustls()])
-        .expect("protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Arc::new(config)
+    let config = configs::client_config(provider(), &[version.rustls()], configs::CA_PEM);
+    Arc::new(config.expect("client config"))
 }
 
 /// Handshakes a client and a server over any pair of connected transports.
