@@ -13,15 +13,18 @@ mod error;
 pub mod fuzzing;
 pub mod machine;
 mod outcome;
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub mod server;
 mod stats;
 mod stream;
 
 pub use backend::{Buffered, ErrorClass, TlsBackend, TlsVersion};
 pub use config::Config;
 pub use drain::ConnectionSet;
-pub use drain::Refused;
 pub use drain::{ConnectionReport, DrainReport, Ended};
 pub use drain::{HandlerFuture, ShutdownSignal};
+pub use drain::{LentStream, Refused};
 pub use error::Error;
 pub use outcome::{CloseOutcome, ReadOutcome};
 pub use stats::Stats;

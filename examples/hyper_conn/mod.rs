@@ -1,6 +1,8 @@
 //! One HTTP/1.1 connection served by hyper over a `GracefulStream`, which
 //! honours a `ConnectionSet` drain with hyper's own `graceful_shutdown`.
-//! Shared by `examples/hyper_server.rs` and `tests/drain_hyper.rs`.
+//! Serving hyper by hand over `ConnectionSet::spawn` (`graceful_tls::server`
+//! does this for you, and also waits for the client's close_notify); used by
+//! `tests/drain_hyper.rs`.
 
 use std::convert::Infallible;
 use std::pin::pin;

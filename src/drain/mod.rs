@@ -17,13 +17,15 @@ use race::{race, Race};
 use shared::Shared;
 use task::{Handshake, Task};
 
-mod race;
+mod lent;
+pub(crate) mod race;
 mod refused;
 mod report;
 mod shared;
 mod signal;
 mod task;
 
+pub use lent::LentStream;
 pub use refused::Refused;
 pub use report::{ConnectionReport, DrainReport, Ended};
 pub use signal::{HandlerFuture, ShutdownSignal};
@@ -62,6 +64,16 @@ impl ConnectionSet {
         ConnectionSet {
             shared: Arc::new(Shared::new(config)),
         }
+    }
+
+    /// Bounds every handshake that [`spawn_handshake`](Self::spawn_handshake)
+    /// or [`spawn_lent`](Self::spawn_lent) registers from now on, counted
+    /// from registration: a client that stalls or trickles its handshake is
+    /// dropped when it passes ([`Ended::HandshakeTimeout`]). The default is
+    /// no timeout (only the drain's deadline bounds a handshake).
+    pub fn with_handshake_timeout(self, timeout: Duration) -> Self {
+        self.shared.set_handshake_timeout(Some(timeout));
+        self
     }
 
     /// Runs an established TLS connection in a task of the set: `handler`
@@ -141,6 +153,60 @@ impl ConnectionSet {
         Ok(id)
     }
 
+    /// Like [`spawn_handshake`](Self::spawn_handshake), for code that needs
+    /// the stream by value and `'static`, such as hyper (HTTP/2 and upgrades
+    /// move the IO between tasks): `handler` gets the stream as a
+    /// [`LentStream`] and returns a `'static` future.
+    ///
+    /// The set keeps the right to take the stream back. Its task closes the
+    /// stream (close_notify, bounded wait for the peer's) once the handler
+    /// returned and the `LentStream` was dropped; so while the handler runs,
+    /// the `LentStream`'s `poll_shutdown` only flushes (hyper's close then
+    /// becomes a full one). A `LentStream` kept after the handler returned
+    /// (an upgraded connection, e.g. a WebSocket) shuts down as a
+    /// [`GracefulStream`] does, and holds the connection open until it is
+    /// dropped or the deadline comes: then the set takes the stream back and
+    /// closes it with close_notify, and the `LentStream` fails every later
+    /// poll.
+    ///
+    /// # Errors
+    ///
+    /// [`Refused`] once a drain has begun; it holds the handshake future,
+    /// not polled yet.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (it spawns a task).
+    pub fn spawn_lent<S, E, F, H, Fut>(
+        &self,
+        peer: Option<SocketAddr>,
+        handshake: F,
+        handler: H,
+    ) -> Result<u64, Refused<F>>
+    where
+        S: TlsBackend + Send + 'static,
+        E: Into<Box<dyn StdError + Send + Sync>>,
+        F: Future<Output = Result<S, E>> + Send + 'static,
+        H: FnOnce(LentStream<S>, ShutdownSignal) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Some((id, running)) = self.shared.admit() else {
+            return Err(Refused { inner: handshake });
+        };
+        let handshake: Handshake<S> = Box::pin(async move { handshake.await.map_err(Into::into) });
+        let task = Task::new(
+            id,
+            peer,
+            self.shared.clone(),
+            self.shared.handshake_timeout(),
+        );
+        tokio::spawn(async move {
+            task.run_lent(handshake, handler).await;
+            drop(running);
+        });
+        Ok(id)
+    }
+
     /// How many connections are running (handshaking, being served or
     /// closing).
     pub fn live(&self) -> usize {
@@ -217,7 +283,12 @@ impl ConnectionSet {
             + Send
             + 'static,
     {
-        let task = Task::new(id, peer, self.shared.clone());
+        let task = Task::new(
+            id,
+            peer,
+            self.shared.clone(),
+            self.shared.handshake_timeout(),
+        );
         tokio::spawn(async move {
             task.run(handshake, handler).await;
             drop(running);

@@ -27,12 +27,17 @@ pub enum Ended {
     /// The deadline (or an abort) came while the TLS handshake was still
     /// running; it was dropped, there was no TLS session to close.
     HandshakeCancelled,
+    /// The TLS handshake did not complete within the handshake timeout
+    /// ([`ConnectionSet::with_handshake_timeout`](crate::ConnectionSet::with_handshake_timeout)):
+    /// a client that stalled or trickled its handshake. It was dropped;
+    /// there was no TLS session to close.
+    HandshakeTimeout,
 }
 
 impl Ended {
     /// The kebab-case name used in summaries and logs: the close outcome's
     /// name (e.g. `peer-confirmed`), `tls-error`, `transport-error`, `error`
-    /// (another [`Error`]), `handshake-failed` or `handshake-cancelled`.
+    /// (another [`Error`]), `handshake-failed`, `handshake-cancelled` or `handshake-timeout`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Ended::Closed(outcome) => outcome.as_str(),
@@ -41,6 +46,7 @@ impl Ended {
             Ended::Failed(_) => "error",
             Ended::HandshakeFailed(_) => "handshake-failed",
             Ended::HandshakeCancelled => "handshake-cancelled",
+            Ended::HandshakeTimeout => "handshake-timeout",
         }
     }
 

@@ -35,6 +35,8 @@ struct State {
     /// Connections that ended after the drain began.
     ended: Vec<ConnectionReport>,
     refused: u64,
+    /// Bounds each handshake registered from now on.
+    handshake_timeout: Option<std::time::Duration>,
 }
 
 impl Shared {
@@ -52,6 +54,14 @@ impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock; recover from poison anyway.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn set_handshake_timeout(&self, timeout: Option<std::time::Duration>) {
+        self.state().handshake_timeout = timeout;
+    }
+
+    pub(super) fn handshake_timeout(&self) -> Option<std::time::Duration> {
+        self.state().handshake_timeout
     }
 
     /// Admits a connection unless a drain has begun: its id and the token

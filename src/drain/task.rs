@@ -14,10 +14,12 @@ use std::task::{Context, Poll};
 
 use tokio::time::Instant;
 
+use super::lent::{Lender, LentStream};
 use super::race::{race, Race};
 use super::report::{trace_connection, ConnectionReport, Ended};
 use super::shared::Shared;
 use super::signal::HandlerFuture;
+use crate::deadline::Deadline;
 use crate::stream::ClosePolicy;
 use crate::{CloseOutcome, Error, GracefulStream, ShutdownSignal, Stats, TlsBackend};
 
@@ -31,6 +33,8 @@ pub(super) struct Task {
     peer: Option<SocketAddr>,
     shared: Arc<Shared>,
     started: Instant,
+    /// Bounds the handshake, counted from registration.
+    handshake_timeout: Option<std::time::Duration>,
 }
 
 /// How the handler ended.
@@ -54,12 +58,18 @@ struct Marks {
 }
 
 impl Task {
-    pub(super) fn new(id: u64, peer: Option<SocketAddr>, shared: Arc<Shared>) -> Self {
+    pub(super) fn new(
+        id: u64,
+        peer: Option<SocketAddr>,
+        shared: Arc<Shared>,
+        handshake_timeout: Option<std::time::Duration>,
+    ) -> Self {
         Task {
             id,
             peer,
             shared,
             started: Instant::now(),
+            handshake_timeout,
         }
     }
 
@@ -75,7 +85,42 @@ impl Task {
             Ok(stream) => stream,
             Err((ended, marks)) => return self.record(ended, Stats::default(), marks),
         };
-        let served = self.serve(&mut stream, handler).await;
+        let served = self.serve(handler(&mut stream, self.signal())).await;
+        self.finish(stream, served).await;
+    }
+
+    /// Like [`run`](Self::run), for a handler that gets the stream lent by
+    /// value ([`LentStream`]): the task takes it back when the handler
+    /// returned and the handle was dropped (an upgraded connection may keep
+    /// it after the handler returned), or at the deadline, and closes it.
+    pub(super) async fn run_lent<S, H, F>(self, handshake: Handshake<S>, handler: H)
+    where
+        S: TlsBackend + Send + 'static,
+        H: FnOnce(LentStream<S>, ShutdownSignal) -> F,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let stream = match self.handshake(handshake).await {
+            Ok(stream) => stream,
+            Err((ended, marks)) => return self.record(ended, Stats::default(), marks),
+        };
+        let (lender, lent) = Lender::lend(stream);
+        let serving = handler(lent, self.signal());
+        let lent_to = lender.clone();
+        let served = self
+            .serve(Box::pin(async move {
+                serving.await;
+                lent_to.handler_returned();
+                lent_to.released().await;
+            }))
+            .await;
+        // Only this task takes the stream, once.
+        if let Some(stream) = lender.take() {
+            self.finish(stream, served).await;
+        }
+    }
+
+    /// Closes the served stream and records how the connection ended.
+    async fn finish<S: TlsBackend>(self, mut stream: GracefulStream<S>, served: Served) {
         let (closed, forced) = self.close(&mut stream, served).await;
         let ended = match closed {
             Ok(outcome) => Ended::Closed(outcome),
@@ -88,21 +133,35 @@ impl Task {
         self.record(ended, stream.stats(), marks);
     }
 
-    /// Completes the handshake, unless the set forces first. A completed
-    /// handshake becomes a stream that must be closed with close_notify.
+    /// Completes the handshake, unless the set forces first or the
+    /// handshake timeout passes. A completed handshake becomes a stream that
+    /// must be closed with close_notify.
     async fn handshake<S: TlsBackend + Send + 'static>(
         &self,
         handshake: Handshake<S>,
     ) -> Result<GracefulStream<S>, (Ended, Marks)> {
         let force = &self.shared.force;
-        match race(handshake, force.cancelled()).await {
-            Race::First(Ok(tls)) => Ok(GracefulStream::with_config(
+        // The clock decides (src/deadline.rs), so a handshake trickled byte
+        // by byte cannot outlive its timeout.
+        let timeout = async {
+            match self.handshake_timeout {
+                Some(timeout) => {
+                    Deadline::new(crate::deadline::saturating_after(self.started, timeout)).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        match race(race(handshake, force.cancelled()), timeout).await {
+            Race::First(Race::First(Ok(tls))) => Ok(GracefulStream::with_config(
                 tls,
                 force.child_token(),
                 self.shared.config,
             )),
-            Race::First(Err(e)) => Err((Ended::HandshakeFailed(e.into()), Marks::default())),
-            Race::Second(()) => Err((
+            Race::First(Race::First(Err(e))) => {
+                Err((Ended::HandshakeFailed(e.into()), Marks::default()))
+            }
+            Race::Second(()) => Err((Ended::HandshakeTimeout, Marks::default())),
+            Race::First(Race::Second(())) => Err((
                 Ended::HandshakeCancelled,
                 Marks {
                     forced: true,
@@ -112,19 +171,19 @@ impl Task {
         }
     }
 
+    /// The signal handed to the handler.
+    fn signal(&self) -> ShutdownSignal {
+        ShutdownSignal {
+            begun: self.shared.begun.clone(),
+        }
+    }
+
     /// Runs the handler; when the set forces first (even if the handler
     /// could still finish), drops it: the borrow of the stream ends wherever
     /// it was stuck (say, a write to a peer that stopped reading), so the
     /// stream can still be closed.
-    async fn serve<S, H>(&self, stream: &mut GracefulStream<S>, handler: H) -> Served
-    where
-        S: TlsBackend,
-        H: for<'a> FnOnce(&'a mut GracefulStream<S>, ShutdownSignal) -> HandlerFuture<'a>,
-    {
-        let signal = ShutdownSignal {
-            begun: self.shared.begun.clone(),
-        };
-        let handler = CatchUnwind(handler(stream, signal));
+    async fn serve(&self, handler: HandlerFuture<'_>) -> Served {
+        let handler = CatchUnwind(handler);
         match race(self.shared.force.cancelled(), handler).await {
             Race::First(()) => Served::Forced,
             Race::Second(Ok(())) => Served::Returned,

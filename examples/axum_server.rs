@@ -1,0 +1,51 @@
+//! An axum app over TLS with `graceful_tls::server::serve`: HTTP/1.1 and
+//! HTTP/2 (ALPN), drained on SIGINT/SIGTERM with a deadline, close_notify on
+//! every connection and a report.
+//!
+//! ```text
+//! cargo run --features axum --example axum_server -- --listen 127.0.0.1:8443 \
+//!     --cert tests/certs/server.pem --key tests/certs/server.key
+//! curl -v --cacert tests/certs/ca.pem https://localhost:8443/slow?ms=3000
+//! curl -N --http2 --cacert tests/certs/ca.pem https://localhost:8443/stream
+//! ```
+//!
+//! Routes: `GET /` answers `hello`; `GET /slow?ms=N` answers `done` after N
+//! ms; `GET /stream` sends `tick` every 100 ms until the connection ends;
+//! `GET /ws` is a WebSocket that sends `tick` every 100 ms; `GET /ready`
+//! answers 503 once the drain began (a readiness probe).
+
+mod axum_app;
+mod common;
+mod server_cli;
+
+use std::process::ExitCode;
+
+use graceful_tls::server::Readiness;
+
+const USAGE: &str = "usage: axum_server --listen ADDR --cert CERT.pem --key KEY.pem [options]\n";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match server_cli::parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => return e.exit("axum_server", &format!("{USAGE}\n{}", server_cli::FLAGS)),
+    };
+    let (tls, listener, shutdown) = match server_cli::start(&args).await {
+        Ok(started) => started,
+        Err(message) => {
+            eprintln!("axum_server: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let readiness = Readiness::new();
+    let report = graceful_tls::server::serve(listener, tls, axum_app::app(readiness.clone()))
+        .handshake_timeout(args.handshake_timeout)
+        .drain_timeout(args.drain_timeout)
+        .close_config(args.tls.graceful_config())
+        .readiness(&readiness)
+        .with_graceful_shutdown(shutdown.drain.cancelled_owned())
+        .abort_on(shutdown.abort.cancelled_owned())
+        .await;
+    server_cli::print_report(&report);
+    ExitCode::SUCCESS
+}

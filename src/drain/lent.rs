@@ -1,0 +1,198 @@
+//! [`LentStream`]: a connection's stream lent by value to an owner that may
+//! outlive its handler (hyper's connection future, then a
+//! `hyper::upgrade::Upgraded` in the application's hands), while the
+//! connection's task keeps the right to take it back and close it.
+//!
+//! Why not `&mut GracefulStream` as [`ConnectionSet::spawn`] handlers get:
+//! hyper-util's auto builder wants `'static` IO (HTTP/2 and upgrades move it
+//! into other tasks), and an upgraded connection outlives the handler. Why
+//! not hand the stream over for good: hyper closes through `poll_shutdown`
+//! and then drops the IO, so the close would never wait for the peer's
+//! close_notify (`not-awaited`), and a WebSocket the application keeps would
+//! be out of the set's reach at the deadline.
+//!
+//! So the stream lives in a slot shared by the task and the lent handle.
+//! While the handler runs, the handle's `poll_shutdown` only flushes: hyper
+//! finishes and drops the handle, and the task then closes the stream
+//! itself (close_notify, bounded wait for the peer's). Once the handler has
+//! returned, a handle that is still alive (an upgraded connection) is the
+//! application's own stream: its `poll_shutdown` closes as
+//! [`GracefulStream`]'s does, and dropping it gives the stream back to the
+//! task. At the deadline the task takes the stream out of the slot and
+//! force-closes it with close_notify; the handle's later reads and writes
+//! fail with [`Error::Closed`].
+//!
+//! Cost on the data path: one uncontended lock per poll (no copy, no
+//! allocation); the task touches the slot only at the end.
+//!
+//! [`ConnectionSet::spawn`]: super::ConnectionSet::spawn
+
+use std::fmt;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Error, GracefulStream, TlsBackend};
+
+/// What the task and the lent handle share.
+struct Slot<S: TlsBackend> {
+    /// `None` once the task took the stream back.
+    stream: Mutex<Option<GracefulStream<S>>>,
+    /// Set when the handler returned: the handle's `poll_shutdown` closes.
+    handler_returned: AtomicBool,
+    /// Fired when the handle is dropped.
+    released: CancellationToken,
+}
+
+impl<S: TlsBackend> Slot<S> {
+    fn lock(&self) -> MutexGuard<'_, Option<GracefulStream<S>>> {
+        // Nothing panics while holding the lock (the stream's polls do not
+        // panic); recover from poison anyway.
+        self.stream.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The task's side: takes the stream back.
+pub(super) struct Lender<S: TlsBackend> {
+    slot: Arc<Slot<S>>,
+}
+
+impl<S: TlsBackend> Clone for Lender<S> {
+    fn clone(&self) -> Self {
+        Lender {
+            slot: self.slot.clone(),
+        }
+    }
+}
+
+impl<S: TlsBackend> Lender<S> {
+    /// Lends `stream`: the task keeps the `Lender`, the handler gets the
+    /// [`LentStream`].
+    pub(super) fn lend(stream: GracefulStream<S>) -> (Lender<S>, LentStream<S>) {
+        let slot = Arc::new(Slot {
+            stream: Mutex::new(Some(stream)),
+            handler_returned: AtomicBool::new(false),
+            released: CancellationToken::new(),
+        });
+        (Lender { slot: slot.clone() }, LentStream { slot })
+    }
+
+    /// Marks the handler as returned: from now on the handle (if still
+    /// alive) closes on `poll_shutdown`.
+    pub(super) fn handler_returned(&self) {
+        self.slot.handler_returned.store(true, Ordering::Release);
+    }
+
+    /// Resolves when the handle has been dropped.
+    pub(super) fn released(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.slot.released.clone().cancelled_owned()
+    }
+
+    /// Takes the stream back; the handle's later polls fail. `None` only if
+    /// taken already (the task takes it once).
+    pub(super) fn take(&self) -> Option<GracefulStream<S>> {
+        self.slot.lock().take()
+    }
+}
+
+/// A connection's [`GracefulStream`], lent by a
+/// [`ConnectionSet`](crate::ConnectionSet) task to the code that serves it
+/// (see the module docs): `AsyncRead + AsyncWrite + Unpin + Send + 'static`.
+///
+/// `poll_shutdown` only flushes while the handler runs (the task closes the
+/// stream, waiting for the peer's close_notify, once the handle is dropped);
+/// afterwards it closes as [`GracefulStream`]'s does. Once the set has taken
+/// the stream back (at the deadline), every poll fails with
+/// [`Error::Closed`].
+pub struct LentStream<S: TlsBackend> {
+    slot: Arc<Slot<S>>,
+}
+
+impl<S: TlsBackend> LentStream<S> {
+    /// Runs `f` on the stream, if the set has not taken it back.
+    pub fn with_stream<R>(&self, f: impl FnOnce(&GracefulStream<S>) -> R) -> Option<R> {
+        self.slot.lock().as_ref().map(f)
+    }
+
+    /// Polls `f` on the stream, or fails with [`Error::Closed`] once the set
+    /// took it back.
+    fn poll_with<R>(
+        &self,
+        f: impl FnOnce(Pin<&mut GracefulStream<S>>) -> Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        match self.slot.lock().as_mut() {
+            Some(stream) => f(Pin::new(stream)),
+            None => Poll::Ready(Err(Error::Closed.into())),
+        }
+    }
+}
+
+impl<S: TlsBackend> Drop for LentStream<S> {
+    fn drop(&mut self) {
+        self.slot.released.cancel();
+    }
+}
+
+impl<S: TlsBackend> AsyncRead for LentStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.poll_with(|stream| stream.poll_read(cx, buf))
+    }
+}
+
+impl<S: TlsBackend> AsyncWrite for LentStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_with(|stream| stream.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_with(|stream| stream.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.with_stream(|stream| stream.is_write_vectored())
+            .unwrap_or(false)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_with(|stream| stream.poll_flush(cx))
+    }
+
+    /// While the handler runs: a flush (the task closes once the handle is
+    /// dropped). Afterwards: [`GracefulStream`]'s `poll_shutdown`.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.slot.handler_returned.load(Ordering::Acquire) {
+            self.poll_with(|stream| stream.poll_shutdown(cx))
+        } else {
+            self.poll_with(|stream| stream.poll_flush(cx))
+        }
+    }
+}
+
+impl<S: TlsBackend> fmt::Debug for LentStream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LentStream")
+            .field(
+                "handler_returned",
+                &self.slot.handler_returned.load(Ordering::Relaxed),
+            )
+            .field("taken_back", &self.slot.lock().is_none())
+            .finish_non_exhaustive()
+    }
+}

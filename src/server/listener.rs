@@ -1,0 +1,164 @@
+//! [`GracefulListener`]: an `axum::serve::Listener` whose connections are
+//! [`GracefulStream`]s, for programs that keep `axum::serve`.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio::time::Sleep;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Config, GracefulStream};
+
+/// The stream a [`GracefulListener`] yields.
+pub type GracefulTlsStream = GracefulStream<TlsStream<TcpStream>>;
+
+/// A handshake task's result: the stream, or nothing (failed, timed out).
+type Handshaken = Option<(GracefulTlsStream, SocketAddr)>;
+
+/// Implements `axum::serve::Listener` (feature `axum`): accepts TCP
+/// connections, runs their TLS handshakes concurrently (each in a task of
+/// its own, under a handshake timeout, so a stalled client never blocks
+/// the accept loop, axum #3253), and hands axum each completed connection
+/// as a [`GracefulStream`].
+///
+/// ```no_run
+/// # async fn run(app: axum::Router, tls: std::sync::Arc<rustls::ServerConfig>) {
+/// let tcp = tokio::net::TcpListener::bind("0.0.0.0:8443").await.unwrap();
+/// let listener = graceful_tls::server::GracefulListener::new(tcp, tls);
+/// axum::serve(listener, app)
+///     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap() })
+///     .await
+///     .unwrap();
+/// # }
+/// ```
+///
+/// Every connection then ends with close_notify: hyper's close goes
+/// through `poll_shutdown`, and a connection axum drops sends close_notify
+/// from its `Drop` (bounded, in the background). What this mode cannot do,
+/// because `axum::serve` owns the connections: no drain deadline (an SSE
+/// stream or a WebSocket holds `with_graceful_shutdown` forever), no wait
+/// for the client's close_notify (connections close `not-awaited`), and no
+/// report. [`serve`](super::serve) does all three.
+pub struct GracefulListener {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+    config: Config,
+    handshake_timeout: Duration,
+    handshakes: JoinSet<Handshaken>,
+    /// Set while accepting pauses after an error such as EMFILE.
+    pause: Option<Pin<Box<Sleep>>>,
+}
+
+impl GracefulListener {
+    /// Accepts from `tcp`, handshakes with `tls` (offering `h2` and
+    /// `http/1.1` by ALPN when `tls` offers nothing), handshake timeout
+    /// [`Serve::DEFAULT_HANDSHAKE_TIMEOUT`](super::Serve::DEFAULT_HANDSHAKE_TIMEOUT),
+    /// default [`Config`].
+    pub fn new(tcp: TcpListener, tls: Arc<ServerConfig>) -> Self {
+        GracefulListener {
+            tcp,
+            acceptor: TlsAcceptor::from(super::serve::offer_http_alpn(tls)),
+            config: Config::default(),
+            handshake_timeout: super::Serve::<()>::DEFAULT_HANDSHAKE_TIMEOUT,
+            handshakes: JoinSet::new(),
+            pause: None,
+        }
+    }
+
+    /// Bounds each TLS handshake: a client that has not completed it by
+    /// then is dropped (nothing to close: no TLS session yet).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The deadlines each connection closes within.
+    pub fn close_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Takes what is ready: new TCP connections become handshake tasks;
+    /// returns the first completed handshake.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<(GracefulTlsStream, SocketAddr)> {
+        loop {
+            if let Some(pause) = &mut self.pause {
+                if pause.as_mut().poll(cx).is_ready() {
+                    self.pause = None;
+                }
+            }
+            if self.pause.is_none() {
+                match self.tcp.poll_accept(cx) {
+                    Poll::Ready(Ok((tcp, peer))) => {
+                        self.start_handshake(tcp, peer);
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) if super::serve::is_connection_error(&e) => continue,
+                    Poll::Ready(Err(_)) => {
+                        let pause = tokio::time::sleep(super::serve::ACCEPT_ERROR_PAUSE);
+                        self.pause = Some(Box::pin(pause));
+                        continue;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            match self.handshakes.poll_join_next(cx) {
+                Poll::Ready(Some(Ok(Some(connection)))) => return Poll::Ready(connection),
+                // Failed, timed out (or, impossibly, panicked): next.
+                Poll::Ready(Some(_)) => continue,
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn start_handshake(&mut self, tcp: TcpStream, peer: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let handshake = self.acceptor.accept(tcp);
+        let (timeout, config) = (self.handshake_timeout, self.config);
+        self.handshakes.spawn(async move {
+            match tokio::time::timeout(timeout, handshake).await {
+                Ok(Ok(tls)) => {
+                    let stream = GracefulStream::with_config(tls, CancellationToken::new(), config);
+                    Some((stream, peer))
+                }
+                Ok(Err(_)) | Err(_) => None,
+            }
+        });
+    }
+}
+
+impl axum::serve::Listener for GracefulListener {
+    type Io = GracefulTlsStream;
+    type Addr = SocketAddr;
+
+    /// Cancellation safe: pending handshakes live in the listener.
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+impl fmt::Debug for GracefulListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GracefulListener")
+            .field("tcp", &self.tcp)
+            .field("config", &self.config)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("handshaking", &self.handshakes.len())
+            .finish_non_exhaustive()
+    }
+}

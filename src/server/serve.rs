@@ -1,0 +1,303 @@
+//! [`Serve`]: the accept loop and the drain, as a builder that is a future.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::{Body, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::connection::serve_connection;
+use super::Readiness;
+use crate::drain::race::{race, Race};
+use crate::{Config, ConnectionSet, DrainReport};
+
+/// A shutdown or abort signal, boxed so that `Serve` keeps one type
+/// parameter.
+type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// How long an accept error that is not about one connection (say, out of
+/// file descriptors) pauses accepting: long enough not to spin, short
+/// enough to recover quickly when descriptors free up.
+pub(super) const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Serves a tower service (an axum `Router`, a tonic `Routes`, a
+/// `tower::ServiceBuilder` stack) over TLS: every connection accepted from
+/// `listener` is handshaken with `tls` and served by a clone of `service`.
+/// Configure the returned [`Serve`], then `.await` it.
+///
+/// When `tls` offers no ALPN protocols, the server offers `h2` and
+/// `http/1.1` (the protocol the client speaks is then detected from its
+/// first bytes); otherwise its list is used as is.
+pub fn serve<S, B>(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    service: S,
+) -> Serve<TowerToHyperService<S>>
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    serve_hyper(listener, tls, TowerToHyperService::new(service))
+}
+
+/// Like [`serve`], for a hyper service (e.g. `hyper::service::service_fn`).
+pub fn serve_hyper<H, B>(listener: TcpListener, tls: Arc<ServerConfig>, service: H) -> Serve<H>
+where
+    H: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    H::Future: Send + 'static,
+    H::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's timers (HTTP/1.1's 30 s header read timeout against
+    // slowloris, HTTP/2 keep-alive pings) need a timer to run.
+    builder.http1().timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new());
+    Serve {
+        listener,
+        tls,
+        service,
+        builder,
+        config: Config::default(),
+        handshake_timeout: Serve::<H>::DEFAULT_HANDSHAKE_TIMEOUT,
+        drain_timeout: Serve::<H>::DEFAULT_DRAIN_TIMEOUT,
+        shutdown: Box::pin(std::future::pending()),
+        abort: Box::pin(std::future::pending()),
+        readiness: Readiness::new(),
+    }
+}
+
+/// A TLS HTTP server with a graceful, bounded, reported shutdown; made by
+/// [`serve`] or [`serve_hyper`]. Awaiting it serves until the shutdown
+/// signal ([`with_graceful_shutdown`](Self::with_graceful_shutdown)), then:
+///
+/// 1. stops accepting (and marks its [`Readiness`] as draining);
+/// 2. starts hyper's graceful shutdown on every connection: HTTP/1.1
+///    finishes the response in flight with `connection: close`, HTTP/2
+///    sends GOAWAY and lets its open streams finish; idle keep-alive
+///    connections close at once;
+/// 3. closes each connection when hyper is done with it: close_notify, then
+///    a bounded wait for the client's (`peer-confirmed` when it answers);
+/// 4. at `drain_timeout`, cuts whatever still runs (long polls, SSE,
+///    WebSockets, uploads, stalled handshakes), each with close_notify, by
+///    `flush_timeout` later;
+/// 5. resolves to the [`DrainReport`]: how each connection live at the
+///    signal ended.
+///
+/// It returns within `drain_timeout + flush_timeout` of the signal,
+/// whatever the clients do; at once if the abort signal
+/// ([`abort_on`](Self::abort_on)) fires during the drain, after forcing
+/// every connection (close_notify, within `flush_timeout`).
+///
+/// Without a shutdown signal it serves until dropped. Dropping it aborts
+/// every connection in the background (close_notify, no report).
+#[must_use = "a Serve does nothing until awaited"]
+pub struct Serve<H> {
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    service: H,
+    builder: auto::Builder<TokioExecutor>,
+    config: Config,
+    handshake_timeout: Duration,
+    drain_timeout: Duration,
+    shutdown: Signal,
+    abort: Signal,
+    readiness: Readiness,
+}
+
+impl<H> Serve<H> {
+    /// Default [`handshake_timeout`](Self::handshake_timeout): 10 s, as the
+    /// `tls-listener` crate; a real client on a slow mobile link completes
+    /// in well under a few seconds.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Default [`drain_timeout`](Self::drain_timeout): 20 s, so that
+    /// `drain_timeout + flush_timeout` (23 s by default) fits in Kubernetes'
+    /// default `terminationGracePeriodSeconds` of 30 s with room to spare.
+    pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+    /// Bounds each TLS handshake, from the TCP accept: a client that stalls
+    /// or trickles its handshake is dropped then (`handshake-timeout` in the
+    /// report). Handshakes run concurrently, so a stalled one never blocks
+    /// accepting.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long the drain lets work in flight finish before cutting what
+    /// remains (with close_notify, within `flush_timeout`).
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// The deadlines each connection closes within (`flush_timeout`,
+    /// `peer_close_timeout`); [`Config::default`] otherwise.
+    pub fn close_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Starts the drain when `signal` resolves (e.g. SIGTERM).
+    pub fn with_graceful_shutdown<F>(mut self, signal: F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.shutdown = Box::pin(signal);
+        self
+    }
+
+    /// Forces every connection at once if `signal` resolves during the
+    /// drain (e.g. a second SIGTERM): close_notify without waiting for the
+    /// clients, within `flush_timeout`; the report marks them `forced`.
+    pub fn abort_on<F>(mut self, signal: F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.abort = Box::pin(signal);
+        self
+    }
+
+    /// Marks `readiness` as draining when the shutdown signal fires, before
+    /// accepting stops.
+    pub fn readiness(mut self, readiness: &Readiness) -> Self {
+        self.readiness = readiness.clone();
+        self
+    }
+
+    /// Tunes hyper-util's auto builder (HTTP/1.1 and HTTP/2 settings:
+    /// `builder.http2().max_concurrent_streams(..)`, ...). It comes with a
+    /// tokio executor and tokio timers set.
+    pub fn http(mut self, tune: impl FnOnce(&mut auto::Builder<TokioExecutor>)) -> Self {
+        tune(&mut self.builder);
+        self
+    }
+}
+
+impl<H, B> Serve<H>
+where
+    H: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    H::Future: Send + 'static,
+    H::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    async fn run(self) -> DrainReport {
+        let Serve {
+            listener,
+            tls,
+            service,
+            builder,
+            config,
+            handshake_timeout,
+            drain_timeout,
+            mut shutdown,
+            mut abort,
+            readiness,
+        } = self;
+        let set = ConnectionSet::with_config(config).with_handshake_timeout(handshake_timeout);
+        let acceptor = TlsAcceptor::from(offer_http_alpn(tls));
+        loop {
+            // Biased towards the signal: no connection is accepted after it.
+            let accepted = match race(shutdown.as_mut(), listener.accept()).await {
+                Race::First(()) => break,
+                Race::Second(accepted) => accepted,
+            };
+            match accepted {
+                Ok((tcp, peer)) => {
+                    let _ = tcp.set_nodelay(true);
+                    let (builder, service) = (builder.clone(), service.clone());
+                    // Refused only once a drain began, which is after this loop.
+                    let _ = set.spawn_lent(Some(peer), acceptor.accept(tcp), move |io, signal| {
+                        serve_connection(io, signal, builder, service)
+                    });
+                }
+                Err(e) if is_connection_error(&e) => {}
+                Err(_) => {
+                    let pause = tokio::time::sleep(ACCEPT_ERROR_PAUSE);
+                    if let Race::First(()) = race(shutdown.as_mut(), pause).await {
+                        break;
+                    }
+                }
+            }
+        }
+        readiness.set_draining();
+        drop(listener);
+        match race(set.drain(drain_timeout), abort.as_mut()).await {
+            Race::First(report) => report,
+            // Dropping the drain future keeps its state; abort escalates it
+            // and reports the same connections.
+            Race::Second(()) => set.abort().await,
+        }
+    }
+}
+
+impl<H, B> IntoFuture for Serve<H>
+where
+    H: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    H::Future: Send + 'static,
+    H::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type Output = DrainReport;
+    type IntoFuture = Pin<Box<dyn Future<Output = DrainReport> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+impl<H> fmt::Debug for Serve<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serve")
+            .field("listener", &self.listener)
+            .field("config", &self.config)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("drain_timeout", &self.drain_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `tls` with ALPN offering `h2` and `http/1.1`, unless it offers some
+/// protocols already.
+pub(super) fn offer_http_alpn(tls: Arc<ServerConfig>) -> Arc<ServerConfig> {
+    if !tls.alpn_protocols.is_empty() {
+        return tls;
+    }
+    let mut tls = Arc::unwrap_or_clone(tls);
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(tls)
+}
+
+/// Accept errors about one connection (it was reset or aborted before we
+/// took it): accept the next one at once. Any other error (out of file
+/// descriptors...) pauses accepting for a moment. Decided by kind.
+pub(super) fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
