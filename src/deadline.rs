@@ -81,3 +81,22 @@ impl Future for Deadline {
         self.get_mut().poll_passed(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+
+    use super::*;
+
+    /// As a future (the drain's and the handshake's deadlines), a deadline
+    /// is pending until its instant, then ready: exactly then, by the clock.
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_future_is_ready_at_its_instant_and_not_before() {
+        let start = Instant::now();
+        let mut deadline = Deadline::after(Duration::from_millis(100));
+        let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut deadline).poll(cx))).await;
+        assert!(first.is_pending(), "ready 100 ms early");
+        deadline.await;
+        assert_eq!(start.elapsed(), Duration::from_millis(100));
+    }
+}

@@ -36,6 +36,34 @@ async fn drop_reads_what_the_peer_sent_before_letting_go() {
     }
 }
 
+/// A stream dropped where no runtime runs (after its runtime shut down),
+/// its close stuck behind a peer that stopped reading: the drop only
+/// attempts the close, arming no timer and spawning nothing (neither exists
+/// there), does not panic, and lets go of the transport.
+#[test]
+fn drop_outside_a_runtime_only_attempts() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    for (side, version) in cases() {
+        let (ours, tap, peer) = runtime.block_on(async {
+            let w = wired(side, version, 1024).await;
+            let mut ours = wrap(w.ours, config(300, 1000));
+            fill(&mut ours).await;
+            w.our_tap.vanish();
+            (ours, w.our_tap, w.peer)
+        });
+        drop(ours);
+        assert!(
+            tap.dropped().is_some(),
+            "{side:?} {version:?}: the transport was kept"
+        );
+        drop(peer);
+    }
+}
+
 /// A vanished peer with our data pending: the drop's background finish lets
 /// go of the transport at exactly 2 × flush_timeout (flush, then shutdown),
 /// the documented bound.
