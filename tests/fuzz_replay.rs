@@ -4,9 +4,11 @@
 //! regression test. Needs `--features fuzzing`.
 #![cfg(feature = "fuzzing")]
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use graceful_tls::fuzzing::{machine, stream};
+use graceful_tls::machine::{Event, Machine};
 
 /// Every committed input of one target's corpus, with its file name.
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -93,6 +95,77 @@ fn stream_corpus() {
 #[test]
 fn machine_seeded_random() {
     seeded("machine", 0x6d61_6368, 20_000, 512, machine::run);
+}
+
+/// Every state × event pair, from every state reachable from
+/// `Machine::new()` (the list in docs/transitions.txt).
+fn every_transition() -> HashSet<machine::Transition> {
+    let mut all = HashSet::new();
+    let mut seen = HashSet::from([Machine::new()]);
+    let mut todo = vec![Machine::new()];
+    while let Some(state) = todo.pop() {
+        for event in Event::ALL {
+            let mut next = state;
+            next.handle(event);
+            all.insert((state, event, next));
+            if seen.insert(next) {
+                todo.push(next);
+            }
+        }
+    }
+    all
+}
+
+/// The `machine` target's vocabulary reaches every state × event pair of
+/// the machine, and the committed corpus takes each one (the target reports
+/// each pair to libFuzzer as a feature, so `cmin` keeps an input for it):
+/// among them the cut-short transitions, a close that does not wait for the
+/// peer (`poll_shutdown`, a drop, a drain's deadline) arriving while a
+/// close that does is flushing or waiting.
+#[test]
+fn machine_corpus_takes_every_transition() {
+    let mut taken = HashSet::new();
+    for (_, input) in corpus("machine") {
+        taken.extend(machine::run_recording(&input));
+    }
+    let every = every_transition();
+    let listed = include_str!("../docs/transitions.txt").lines().count();
+    assert_eq!(every.len(), listed, "docs/transitions.txt lists every pair");
+    let mut indexes = HashSet::new();
+    for t in &every {
+        let i = machine::transition_index(t);
+        assert!(
+            i < machine::TRANSITION_SLOTS && indexes.insert(i),
+            "index of {t:?}"
+        );
+    }
+    let mut missing: Vec<String> = every
+        .difference(&taken)
+        .map(|(from, event, to)| format!("{from:?} + {event:?} => {to:?}"))
+        .collect();
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "{} transitions never taken:\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+    for (from, to) in [
+        (
+            "Flushing { await_peer: true }",
+            "Flushing { await_peer: false }",
+        ),
+        ("AwaitingPeer", "ShuttingDown(PeerTimeout)"),
+    ] {
+        assert!(
+            taken
+                .iter()
+                .any(|(a, e, b)| *e == Event::Close { await_peer: false }
+                    && format!("{:?}", a.write_state()) == from
+                    && format!("{:?}", b.write_state()) == to),
+            "no cut-short {from} => {to}"
+        );
+    }
 }
 
 #[test]

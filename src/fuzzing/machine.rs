@@ -11,7 +11,8 @@
 use arbitrary::Arbitrary;
 
 use crate::fuzzing::model::Model;
-use crate::machine::{CloseStep, Event, Machine, ReadGate, ReadState, Timer};
+use crate::machine::{CloseStep, Event, Machine, ReadGate, ReadState, Timer, WriteState};
+use crate::CloseOutcome;
 
 /// One thing that happens to a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Arbitrary)]
@@ -76,10 +77,69 @@ pub fn run(input: &[u8]) {
     }
 }
 
+/// A transition taken: the state before, the event, and the state after
+/// (the same state when the machine ignored the event).
+pub type Transition = (Machine, Event, Machine);
+
+/// Like [`run`], and returns every transition taken, in order. The fuzz
+/// target turns each into a coverage feature ([`transition_index`]), so
+/// that libFuzzer keeps an input for every state × event pair, which code
+/// coverage alone cannot tell apart; the replay test checks that the
+/// corpus takes them all.
+pub fn run_recording(input: &[u8]) -> Vec<Transition> {
+    let u = arbitrary::Unstructured::new(input);
+    match Scenario::arbitrary_take_rest(u) {
+        Ok(scenario) => play(&scenario, true).taken,
+        Err(_) => Vec::new(),
+    }
+}
+
+/// How many values [`transition_index`] takes.
+pub const TRANSITION_SLOTS: usize = 5 * 17 * Event::ALL.len();
+
+/// A dense index of a transition's state × event, below
+/// [`TRANSITION_SLOTS`].
+pub fn transition_index(transition: &Transition) -> usize {
+    let (from, event, _) = transition;
+    let read = match from.read_state() {
+        ReadState::Open => 0,
+        ReadState::Cancelled => 1,
+        ReadState::CloseNotify => 2,
+        ReadState::AbruptEof => 3,
+        ReadState::Failed => 4,
+    };
+    let outcome = |o: CloseOutcome| match o {
+        CloseOutcome::PeerConfirmed => 0,
+        CloseOutcome::PeerClosedFirst => 1,
+        CloseOutcome::NotAwaited => 2,
+        CloseOutcome::PeerTimeout => 3,
+        CloseOutcome::PeerEof => 4,
+        CloseOutcome::FlushTimeout => 5,
+    };
+    let write = match from.write_state() {
+        WriteState::Open => 0,
+        WriteState::Flushing { await_peer } => 1 + usize::from(await_peer),
+        WriteState::AwaitingPeer => 3,
+        WriteState::ShuttingDown(o) => 4 + outcome(o),
+        WriteState::Closed(o) => 10 + outcome(o),
+        WriteState::Failed => 16,
+    };
+    let event = Event::ALL
+        .iter()
+        .position(|e| e == event)
+        .expect("every event is in Event::ALL");
+    (read * 17 + write) * Event::ALL.len() + event
+}
+
 /// Plays `scenario`, then closes and lets only time pass: the machine must
 /// end within `2 × flush + peer`. Panics on any broken invariant.
 pub fn check(scenario: &Scenario) {
+    play(scenario, false);
+}
+
+fn play(scenario: &Scenario, record: bool) -> Driver {
     let mut driver = Driver::new(scenario);
+    driver.record = record;
     for (i, op) in scenario.ops.iter().enumerate() {
         driver.op(*op);
         driver.pump();
@@ -95,6 +155,7 @@ pub fn check(scenario: &Scenario) {
         driver.bound,
         driver.machine
     );
+    driver
 }
 
 /// What the run has seen, for the invariants that do not need the model.
@@ -123,6 +184,9 @@ struct Driver {
     /// The armed timer and when it fires.
     armed: Option<(Timer, u64)>,
     close_started_at: Option<u64>,
+    /// Whether to fill `taken`.
+    record: bool,
+    taken: Vec<Transition>,
 }
 
 impl Driver {
@@ -140,6 +204,8 @@ impl Driver {
             writable: true,
             armed: None,
             close_started_at: None,
+            record: false,
+            taken: Vec::new(),
         }
     }
 
@@ -183,6 +249,9 @@ impl Driver {
         self.machine.handle(event);
         self.model.step(event);
         let after = self.machine;
+        if self.record {
+            self.taken.push((before, event, after));
+        }
         let ctx = || format!("{before:?} + {event:?} => {after:?}");
         let l = &mut self.ledger;
         // close_notify is due when the close's first step appears.
