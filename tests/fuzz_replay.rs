@@ -29,17 +29,20 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Runs `harness` on `input`, naming the input if it panics.
-fn replay(target: &str, name: &str, input: &[u8], harness: fn(&[u8])) {
+fn replay<T>(target: &str, name: &str, input: &[u8], harness: fn(&[u8]) -> T) -> T {
     let result = std::panic::catch_unwind(|| harness(input));
-    if let Err(panic) = result {
-        let saved = std::env::temp_dir().join(format!("fuzz-replay-{target}-failure"));
-        let _ = std::fs::write(&saved, input);
-        eprintln!(
-            "{target} input {name} ({} bytes) failed; saved to {}",
-            input.len(),
-            saved.display()
-        );
-        std::panic::resume_unwind(panic);
+    match result {
+        Ok(value) => value,
+        Err(panic) => {
+            let saved = std::env::temp_dir().join(format!("fuzz-replay-{target}-failure"));
+            let _ = std::fs::write(&saved, input);
+            eprintln!(
+                "{target} input {name} ({} bytes) failed; saved to {}",
+                input.len(),
+                saved.display()
+            );
+            std::panic::resume_unwind(panic)
+        }
     }
 }
 
@@ -74,59 +77,19 @@ fn seeded(target: &str, seed: u64, count: usize, max_len: u64, harness: fn(&[u8]
     }
 }
 
+/// Every committed `machine` input keeps every invariant, and together they
+/// take every state × event pair of the machine (the target reports each
+/// pair to libFuzzer as a feature, so `cmin` keeps an input for it): among
+/// them the cut-short transitions, a close that does not wait for the peer
+/// (`poll_shutdown`, a drop, a drain's deadline) arriving while a close that
+/// does is flushing or waiting.
 #[test]
 fn machine_corpus() {
     let inputs = corpus("machine");
     assert!(!inputs.is_empty(), "no committed machine corpus");
-    for (name, input) in &inputs {
-        replay("machine", name, input, machine::run);
-    }
-}
-
-#[test]
-fn stream_corpus() {
-    let inputs = corpus("stream");
-    assert!(!inputs.is_empty(), "no committed stream corpus");
-    for (name, input) in &inputs {
-        replay("stream", name, input, stream::run);
-    }
-}
-
-#[test]
-fn machine_seeded_random() {
-    seeded("machine", 0x6d61_6368, 20_000, 512, machine::run);
-}
-
-/// Every state × event pair, from every state reachable from
-/// `Machine::new()` (the list in docs/transitions.txt).
-fn every_transition() -> HashSet<machine::Transition> {
-    let mut all = HashSet::new();
-    let mut seen = HashSet::from([Machine::new()]);
-    let mut todo = vec![Machine::new()];
-    while let Some(state) = todo.pop() {
-        for event in Event::ALL {
-            let mut next = state;
-            next.handle(event);
-            all.insert((state, event, next));
-            if seen.insert(next) {
-                todo.push(next);
-            }
-        }
-    }
-    all
-}
-
-/// The `machine` target's vocabulary reaches every state × event pair of
-/// the machine, and the committed corpus takes each one (the target reports
-/// each pair to libFuzzer as a feature, so `cmin` keeps an input for it):
-/// among them the cut-short transitions, a close that does not wait for the
-/// peer (`poll_shutdown`, a drop, a drain's deadline) arriving while a
-/// close that does is flushing or waiting.
-#[test]
-fn machine_corpus_takes_every_transition() {
     let mut taken = HashSet::new();
-    for (_, input) in corpus("machine") {
-        taken.extend(machine::run_recording(&input));
+    for (name, input) in &inputs {
+        taken.extend(replay("machine", name, input, machine::run_recording));
     }
     let every = every_transition();
     let listed = include_str!("../docs/transitions.txt").lines().count();
@@ -166,6 +129,48 @@ fn machine_corpus_takes_every_transition() {
             "no cut-short {from} => {to}"
         );
     }
+}
+
+/// Every state × event pair, from every state reachable from
+/// `Machine::new()` (the list in docs/transitions.txt).
+fn every_transition() -> HashSet<machine::Transition> {
+    let mut all = HashSet::new();
+    let mut seen = HashSet::from([Machine::new()]);
+    let mut todo = vec![Machine::new()];
+    while let Some(state) = todo.pop() {
+        for event in Event::ALL {
+            let mut next = state;
+            next.handle(event);
+            all.insert((state, event, next));
+            if seen.insert(next) {
+                todo.push(next);
+            }
+        }
+    }
+    all
+}
+
+/// Every committed `stream` input keeps every invariant, and together they
+/// come through every hostile case of issue 11 (the target reports each
+/// case to libFuzzer as a feature, so `cmin` keeps an input for it).
+#[test]
+fn stream_corpus() {
+    let inputs = corpus("stream");
+    assert!(!inputs.is_empty(), "no committed stream corpus");
+    let mut reached = HashSet::new();
+    for (name, input) in &inputs {
+        reached.extend(replay("stream", name, input, stream::run_cases));
+    }
+    let missing: Vec<_> = stream::Case::ALL
+        .iter()
+        .filter(|case| !reached.contains(case))
+        .collect();
+    assert!(missing.is_empty(), "never reached: {missing:?}");
+}
+
+#[test]
+fn machine_seeded_random() {
+    seeded("machine", 0x6d61_6368, 20_000, 512, machine::run);
 }
 
 #[test]

@@ -11,15 +11,23 @@
 //!   a real rustls client/server pair, connected by a scripted in-memory
 //!   transport ([`transport`]) whose input bytes choose chunk sizes,
 //!   `Pending`, stalls, EOF, errors and corruption, on a current-thread tokio
-//!   runtime with paused time.
+//!   runtime with paused time. The peer can also be hostile (issue 11):
+//!   flood, write invalid TLS, provoke a fatal alert, update keys, split its
+//!   close_notify, let tickets arrive late, vanish (half-open) or stall our
+//!   shutdown.
 //!
 //! Both entry points take the raw fuzz input, return normally for inputs that
 //! keep every invariant and panic (with the step that broke it) otherwise.
+//! [`machine::run_recording`] and [`stream::run_cases`] also say what the run
+//! reached (transitions, hostile cases): the fuzz targets make libFuzzer
+//! features of it, and the replay test checks that the corpus reaches all.
 
 pub mod machine;
 pub mod model;
 pub mod stream;
+mod stream_cases;
 mod stream_check;
+mod stream_hostile;
 mod stream_ops;
 mod tls;
 pub mod transport;

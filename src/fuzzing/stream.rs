@@ -18,9 +18,11 @@ use rustls::pki_types::ServerName;
 use tokio::time::{timeout, Instant};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use super::stream_cases;
+pub use super::stream_cases::Case;
 use super::stream_check::{Failure, Ledger};
 use super::stream_ops::{ours_op, peer_op, Ours, Tls};
-use super::transport::{End, Wire};
+use super::transport::{End, Side, Wire};
 use super::{tls, Script};
 use crate::{CancellationToken, Config, GracefulStream};
 
@@ -44,6 +46,10 @@ pub struct Setup {
     pub peer: u8,
     /// What the peer does while our final close runs.
     pub finish: PeerOp,
+    /// The transport holds back what the peer has in flight when the
+    /// handshake ends (a TLS 1.3 server's session tickets, when ours is the
+    /// client) until [`PeerOp::ReleaseTickets`] or the peer's next write.
+    pub hold_tickets: bool,
 }
 
 /// One step: both operations run concurrently for at most `10 × budget` ms.
@@ -78,6 +84,11 @@ pub enum OursOp {
     Shutdown,
     /// Drop the stream (no more operations of ours).
     Drop,
+    /// `close()`, dropped after `1 + n % 8` polls that left it pending (a
+    /// close cancelled mid-way, say by `select!`), then `shutdown()`: a
+    /// close that does not wait for the peer cuts short the wait the
+    /// cancelled one planned or began.
+    CloseCancelledThenShutdown(u8),
 }
 
 /// Operations of the bare peer.
@@ -101,11 +112,44 @@ pub enum PeerOp {
     Truncate,
     /// Reset the connection: every later read and write fails, both ways.
     Reset,
+    /// Writes `5 + n % 16` records of 16 KiB (80 to 320 KiB: more than the
+    /// 16 reads of 4 KiB our close's wait for the peer discards per poll;
+    /// at most 256 pipe-fulls, to keep tiny pipes fast), never reading, and
+    /// lets `(n / 16) × 5` ms pass on the paused clock after each record
+    /// (`tokio::time::advance`, so time passes while the data keeps coming,
+    /// and our deadlines must hold).
+    Flood(u8),
+    /// Flushes its TLS layer, then writes bytes that are not valid TLS
+    /// past it, of kind `n % 7` (see `stream_hostile::GARBAGE`).
+    Garbage(u8),
+    /// Corrupts what we have in flight to the peer (or injects a bogus
+    /// record), then reads: its rustls fails and sends us an encrypted
+    /// fatal alert (rustls has no API to send one on command).
+    ProvokeAlert,
+    /// A TLS 1.3 KeyUpdate asking us to update too (`refresh_traffic_keys`),
+    /// flushed. Nothing under TLS 1.2.
+    KeyUpdate,
+    /// Its close_notify, written past tokio-rustls in chunks of `1 + n % 4`
+    /// bytes, `(n / 4) % 64` ms apart.
+    CloseNotifySplit(u8),
+    /// The transport delivers what it held back ([`Setup::hold_tickets`]).
+    ReleaseTickets,
+    /// Half-open: the connection goes silent both ways, forever (no EOF, no
+    /// error; reads and writes pending), so only timers end what waits.
+    Vanish,
+    /// Our transport's `poll_shutdown` stays pending from now on, so the
+    /// close's shutdown step ends by its deadline.
+    StallOurShutdown,
 }
 
 /// Runs the fuzz input; panics on any broken invariant or a run that does
 /// not end.
 pub fn run(input: &[u8]) {
+    run_cases(input);
+}
+
+/// Like [`run`], and returns the hostile [`Case`]s the run came through.
+pub fn run_cases(input: &[u8]) -> Vec<Case> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -115,18 +159,21 @@ pub fn run(input: &[u8]) {
         let limit = Duration::from_secs(24 * 60 * 60);
         timeout(limit, play(input))
             .await
-            .expect("the run did not end: something hangs");
-    });
+            .expect("the run did not end: something hangs")
+    })
 }
 
-async fn play(input: &[u8]) {
+async fn play(input: &[u8]) -> Vec<Case> {
     let mut script = Script::new(input);
     let Some(setup) = script.arbitrary::<Setup>() else {
-        return;
+        return Vec::new();
     };
     let capacity = CAPACITIES[usize::from(setup.capacity % 8)];
     let (wire, ours_end, peer_end) = Wire::pair(script, capacity);
     let (ours, mut peer) = handshake(setup, ours_end, peer_end).await;
+    if setup.hold_tickets {
+        wire.hold(Side::Peer);
+    }
     wire.start_script();
     let config = Config::default()
         .flush_timeout(Duration::from_millis(u64::from(setup.flush) * 10))
@@ -154,7 +201,7 @@ async fn play(input: &[u8]) {
         };
         let _ = timeout(budget, both).await;
     }
-    finish(ours, peer, &wire, &ledger, setup, config).await;
+    finish(ours, peer, &wire, &ledger, setup, config).await
 }
 
 async fn handshake(setup: Setup, ours: End, peer: End) -> (Tls, Tls) {
@@ -189,7 +236,7 @@ async fn finish(
     ledger: &RefCell<Ledger>,
     setup: Setup,
     config: Config,
-) {
+) -> Vec<Case> {
     let bound = 2 * config.get_flush_timeout() + config.get_peer_close_timeout();
     let slack = Duration::from_secs(10);
     if let Some(stream) = ours.as_mut() {
@@ -198,7 +245,15 @@ async fn finish(
             let started = Instant::now();
             let result = stream.close().await.map_err(|e| Failure::of(&e));
             let elapsed = started.elapsed();
-            assert!(elapsed <= bound, "close took {elapsed:?}, bound {bound:?}");
+            // A flood moves the paused clock in steps while data keeps
+            // coming. `join!` rotates which branch it polls first, so the
+            // peer may take two steps (at the end of one pass and the start
+            // of the next) before our close looks at the clock again.
+            let step = ledger.borrow().max_jump;
+            assert!(
+                elapsed <= bound + 2 * step,
+                "close took {elapsed:?}, bound {bound:?} (+ 2 × {step:?}, the clock's steps)"
+            );
             ledger.borrow_mut().ours_closed(result, stream.stats());
         };
         let peer_side = timeout(
@@ -213,9 +268,12 @@ async fn finish(
         bound + slack,
         peer_op(&mut peer, wire, ledger, PeerOp::ReadToEnd),
     );
-    reading
-        .await
-        .expect("the peer's read to the end did not end");
+    // Over a half-open connection nothing arrives, so nothing ends it.
+    let ended = reading.await.is_ok();
+    assert!(
+        ended || wire.is_silent(),
+        "the peer's read to the end did not end"
+    );
     let ledger = ledger.borrow();
     if std::env::var_os("FUZZ_TRACE").is_some() {
         eprintln!(
@@ -227,6 +285,10 @@ async fn finish(
             wire.facts(super::transport::Side::Peer)
         );
     }
-    assert!(ledger.peer_end.is_some(), "the peer saw no end");
+    assert!(
+        ledger.peer_end.is_some() || wire.is_silent(),
+        "the peer saw no end"
+    );
     ledger.check_end();
+    stream_cases::reached(&ledger, wire)
 }

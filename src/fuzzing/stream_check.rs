@@ -1,7 +1,10 @@
 //! The stream harness' ledger: what each side really did, and the checks
 //! that what the other side reports matches it.
 
+use std::cell::Cell;
 use std::io;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::fuzzing::transport::{PipeFacts, Side, Wire};
 use crate::machine::{Machine, WriteState};
@@ -70,6 +73,47 @@ pub(crate) struct Ledger {
     pub(crate) peer_end: Option<PeerSaw>,
     pub(crate) peer_cn_queued: bool,
     pub(crate) peer_cn_flushed: bool,
+    /// The peer's close_notify left rustls but not all of it reached the
+    /// pipe (a split close_notify over a failed transport).
+    pub(crate) peer_cn_lost: bool,
+    /// A no-wait close (`shutdown()`, drop) arrived while a `close()` planned
+    /// or began its wait for the peer, and cut it short.
+    pub(crate) cut_short: bool,
+    /// ... while it was still flushing (`Flushing { await_peer: true }`).
+    pub(crate) cut_short_flushing: bool,
+    /// ... while it waited (`AwaitingPeer`).
+    pub(crate) cut_short_waiting: bool,
+    /// Our side reported a TLS error (read, write, flush, close, shutdown).
+    pub(crate) ours_failed_tls: Cell<bool>,
+    /// Plaintext our closes discarded while waiting for the peer.
+    pub(crate) close_discarded: u64,
+    /// The garbage was an unencrypted close_notify.
+    pub(crate) forged_close_notify: bool,
+    /// The peer sent a KeyUpdate while our close was under way.
+    pub(crate) key_update_in_close: bool,
+    /// Held-back tickets were released while our close was under way.
+    pub(crate) tickets_in_close: bool,
+    /// The peer's close_notify went out split into pieces, all of them.
+    pub(crate) split_cn: bool,
+    /// The largest single step a flood moved the paused clock by.
+    pub(crate) max_jump: Duration,
+    /// A flood moved the clock after our close began: time passed while
+    /// data kept coming, so the wait for the peer may time out before it
+    /// reaches a close_notify that was already in the pipe.
+    pub(crate) clock_moved_in_close: bool,
+    /// Invalid TLS was injected into the peer's direction when it had
+    /// written this many plaintext bytes (at most): nothing after that can
+    /// be decrypted.
+    pub(crate) peer_garbage_at: Option<usize>,
+    /// ... and before its close_notify was queued.
+    pub(crate) garbage_before_cn: bool,
+    /// The peer's rustls failed on what it read and wrote all it had (its
+    /// fatal alert) into the pipe.
+    pub(crate) peer_alert_sent: bool,
+    /// ... after queuing its close_notify.
+    pub(crate) peer_cn_before_alert: bool,
+    /// KeyUpdates the peer sent.
+    pub(crate) key_updates: u32,
 }
 
 /// Salt of the bytes we write.
@@ -86,15 +130,43 @@ pub(crate) fn pattern(salt: u8, pos: usize) -> u8 {
 
 /// Fills `buf` with a side's plaintext from `pos` on.
 pub(crate) fn fill(salt: u8, pos: usize, buf: &mut [u8]) {
-    for (i, b) in buf.iter_mut().enumerate() {
-        *b = pattern(salt, pos + i);
+    match precomputed(salt, pos, buf.len()) {
+        Some(bytes) => buf.copy_from_slice(bytes),
+        None => {
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = pattern(salt, pos + i);
+            }
+        }
     }
 }
 
 fn matches_pattern(salt: u8, pos: usize, data: &[u8]) -> bool {
-    data.iter()
-        .enumerate()
-        .all(|(i, b)| *b == pattern(salt, pos + i))
+    match precomputed(salt, pos, data.len()) {
+        Some(bytes) => data == bytes,
+        None => data
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == pattern(salt, pos + i)),
+    }
+}
+
+/// The first [`PRECOMPUTED`] bytes of each side's plaintext, computed once
+/// per process: a flood writes hundreds of KiB a run, and byte by byte the
+/// pattern took a third of the seeded replay's time in a debug build.
+const PRECOMPUTED: usize = 1 << 20;
+
+fn precomputed(salt: u8, pos: usize, len: usize) -> Option<&'static [u8]> {
+    static TABLES: OnceLock<[Vec<u8>; 2]> = OnceLock::new();
+    let tables = TABLES.get_or_init(|| {
+        let table = |salt| (0..PRECOMPUTED).map(|i| pattern(salt, i)).collect();
+        [table(OURS), table(PEER)]
+    });
+    let table = match salt {
+        OURS => &tables[0],
+        PEER => &tables[1],
+        _ => return None,
+    };
+    table.get(pos..pos.checked_add(len)?)
 }
 
 fn faulted(wire: &Wire) -> bool {
@@ -123,6 +195,23 @@ impl Ledger {
             peer_end: None,
             peer_cn_queued: false,
             peer_cn_flushed: false,
+            peer_cn_lost: false,
+            cut_short: false,
+            cut_short_flushing: false,
+            cut_short_waiting: false,
+            ours_failed_tls: Cell::new(false),
+            close_discarded: 0,
+            forged_close_notify: false,
+            key_update_in_close: false,
+            tickets_in_close: false,
+            split_cn: false,
+            max_jump: Duration::ZERO,
+            clock_moved_in_close: false,
+            peer_garbage_at: None,
+            garbage_before_cn: false,
+            peer_alert_sent: false,
+            peer_cn_before_alert: false,
+            key_updates: 0,
         }
     }
 
@@ -136,12 +225,31 @@ impl Ledger {
         self.wire.facts(Side::Ours)
     }
 
+    /// Our close began and has not returned yet (nor been dropped).
+    pub(crate) fn closing(&self) -> bool {
+        self.close_began && self.ours_close.is_none() && self.dropped_failed.is_none()
+    }
+
     pub(crate) fn begin_close(&mut self, state: Machine) {
         if !self.close_began {
             self.close_began = true;
             self.failed_before_close = state.write_state() == WriteState::Failed;
             self.peer_cn_flushed_at_close = self.peer_cn_flushed;
         }
+    }
+
+    /// A close that does not wait for the peer (`shutdown()`, a drop)
+    /// starts while our write direction is in `write`: it cuts short a wait
+    /// for the peer that a cancelled `close()` planned (`PeerTimeout`
+    /// becomes possible with the peer's close_notify in the pipe, and
+    /// `NotAwaited` from a `close()`).
+    pub(crate) fn note_no_wait_close(&mut self, write: WriteState) {
+        match write {
+            WriteState::Flushing { await_peer: true } => self.cut_short_flushing = true,
+            WriteState::AwaitingPeer => self.cut_short_waiting = true,
+            _ => return,
+        }
+        self.cut_short = true;
     }
 
     pub(crate) fn ours_wrote(&mut self, n: usize) {
@@ -160,6 +268,9 @@ impl Ledger {
 
     /// Any TLS or transport failure of ours needs an injected fault.
     pub(crate) fn check_failure(&self, failure: Failure, what: &str) {
+        if failure == Failure::Tls {
+            self.ours_failed_tls.set(true);
+        }
         if matches!(failure, Failure::Tls | Failure::Transport(_)) {
             assert!(
                 faulted(&self.wire),
@@ -197,6 +308,13 @@ impl Ledger {
                     "delivered bytes {pos}..{} differ from what the peer wrote",
                     pos + n
                 );
+                if let Some(garbage) = self.peer_garbage_at {
+                    assert!(
+                        pos + n <= garbage,
+                        "delivered bytes {pos}..{} from past the garbage at {garbage}",
+                        pos + n
+                    );
+                }
                 return false;
             }
             Ok(ReadOutcome::CloseNotify) => self.check_peer_closed(pos, "read CloseNotify"),
@@ -208,11 +326,20 @@ impl Ledger {
         true
     }
 
-    /// We report the peer's close_notify: it sent one, after everything.
+    /// We report the peer's close_notify: it sent one, after everything,
+    /// and nothing that cannot be decrypted came before it.
     fn check_peer_closed(&self, got: usize, what: &str) {
         assert!(
             self.peer_cn_queued,
             "{what}, but the peer sent no close_notify"
+        );
+        assert!(
+            !self.garbage_before_cn,
+            "{what}, but invalid TLS came before the peer's close_notify"
+        );
+        assert!(
+            !self.peer_alert_sent || self.peer_cn_before_alert,
+            "{what}, but the peer's fatal alert came before its close_notify"
         );
         let sent = self.peer_tx;
         assert!(
@@ -230,6 +357,10 @@ impl Ledger {
             pipe.faulted || !self.peer_cn_flushed,
             "{what}, but the peer's close_notify was in the pipe before the EOF"
         );
+        assert!(
+            pipe.faulted || !self.peer_alert_sent,
+            "{what}, but the peer's fatal alert was in the pipe before the EOF"
+        );
     }
 
     /// Checks one result of `close()` (`idempotent`: not a `shutdown()`).
@@ -239,6 +370,7 @@ impl Ledger {
             return;
         }
         let got = (stats.read() + stats.discarded()) as usize;
+        self.close_discarded = stats.discarded();
         match result {
             Ok(CloseOutcome::PeerConfirmed | CloseOutcome::PeerClosedFirst) => {
                 self.check_peer_closed(got, &format!("{result:?}"))
@@ -246,8 +378,13 @@ impl Ledger {
             Ok(CloseOutcome::PeerEof) => self.check_peer_eof("PeerEof"),
             Ok(CloseOutcome::PeerTimeout) => {
                 assert!(self.peer_ms > 0, "PeerTimeout with a zero peer timeout");
+                let pipe = self.to_ours();
                 assert!(
-                    self.to_ours().faulted || !self.peer_cn_flushed_at_close,
+                    pipe.faulted
+                        || pipe.silent
+                        || self.cut_short
+                        || self.clock_moved_in_close
+                        || !self.peer_cn_flushed_at_close,
                     "PeerTimeout, but the peer's close_notify was waiting in the pipe"
                 );
             }
@@ -322,7 +459,7 @@ impl Ledger {
             (None, Some(failed)) => !failed && !pipe.write_pending,
             _ => false,
         };
-        if flushed && !pipe.faulted {
+        if flushed && !pipe.faulted && !pipe.silent {
             assert_eq!(
                 self.peer_end,
                 Some(PeerSaw::CloseNotify),

@@ -4,12 +4,14 @@
 
 use std::cell::RefCell;
 use std::future::poll_fn;
+use std::task::Poll;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
 
 use super::stream::{OursOp, PeerOp};
 use super::stream_check::{fill, Failure, Ledger, OURS, PEER};
-use super::transport::{End, Wire};
+use super::stream_hostile;
+use super::transport::{End, Side, Wire};
 use crate::machine::WriteState;
 use crate::{CancellationToken, GracefulStream};
 
@@ -69,27 +71,51 @@ pub(super) async fn ours_op(
             let result = stream.close().await.map_err(|e| Failure::of(&e));
             ledger.borrow_mut().ours_closed(result, stream.stats());
         }
-        OursOp::Shutdown => {
-            {
-                let mut l = ledger.borrow_mut();
-                l.begin_close(stream.state());
-                l.shutdown_called = true;
+        OursOp::Shutdown => shutdown(stream, ledger).await,
+        OursOp::CloseCancelledThenShutdown(n) => {
+            ledger.borrow_mut().begin_close(stream.state());
+            let limit = 1 + u32::from(n % 8);
+            let mut polls = 0;
+            let early = poll_fn(|cx| {
+                polls += 1;
+                match stream.poll_close(cx) {
+                    Poll::Ready(result) => Poll::Ready(Some(result)),
+                    Poll::Pending if polls >= limit => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await;
+            if let Some(result) = early {
+                let result = result.map_err(|e| Failure::of(&e));
+                ledger.borrow_mut().ours_closed(result, stream.stats());
             }
-            match stream.shutdown().await.map_err(|e| Failure::of_io(&e)) {
-                Ok(()) => {}
-                Err(Failure::FlushTimeout) => ledger.borrow().check_flush_timeout(),
-                Err(failure) => ledger.borrow().check_failure(failure, "shutdown"),
-            }
+            shutdown(stream, ledger).await;
         }
         OursOp::Drop => {
             let mut l = ledger.borrow_mut();
             l.begin_close(stream.state());
+            l.note_no_wait_close(stream.state().write_state());
             let failed =
                 stream.state().write_state() == WriteState::Failed || tls_failed(stream.get_mut());
             l.dropped_failed = Some(failed);
             drop(l);
             *ours = None;
         }
+    }
+}
+
+/// `AsyncWriteExt::shutdown`, a close that does not wait for the peer.
+async fn shutdown(stream: &mut Ours, ledger: &RefCell<Ledger>) {
+    {
+        let mut l = ledger.borrow_mut();
+        l.begin_close(stream.state());
+        l.shutdown_called = true;
+        l.note_no_wait_close(stream.state().write_state());
+    }
+    match stream.shutdown().await.map_err(|e| Failure::of_io(&e)) {
+        Ok(()) => {}
+        Err(Failure::FlushTimeout) => ledger.borrow().check_flush_timeout(),
+        Err(failure) => ledger.borrow().check_failure(failure, "shutdown"),
     }
 }
 
@@ -134,7 +160,9 @@ async fn read_once(stream: &mut Ours, ledger: &RefCell<Ledger>, cap: usize) -> b
 pub(super) async fn peer_op(peer: &mut Tls, wire: &Wire, ledger: &RefCell<Ledger>, op: PeerOp) {
     match op {
         PeerOp::Idle => {}
-        PeerOp::Write(len) => peer_write(peer, ledger, usize::from(len % 20_000)).await,
+        PeerOp::Write(len) => {
+            peer_write(peer, ledger, usize::from(len % 20_000)).await;
+        }
         PeerOp::Read(cap) => {
             peer_read(peer, ledger, usize::from(cap).max(1)).await;
         }
@@ -153,10 +181,26 @@ pub(super) async fn peer_op(peer: &mut Tls, wire: &Wire, ledger: &RefCell<Ledger
             }
         }
         PeerOp::Reset => wire.reset(),
+        PeerOp::Flood(n) => stream_hostile::flood(peer, wire, ledger, n).await,
+        PeerOp::Garbage(n) => stream_hostile::garbage(peer, wire, ledger, n).await,
+        PeerOp::ProvokeAlert => stream_hostile::provoke_alert(peer, wire, ledger).await,
+        PeerOp::KeyUpdate => stream_hostile::key_update(peer, wire, ledger).await,
+        PeerOp::CloseNotifySplit(n) => {
+            stream_hostile::close_notify_split(peer, wire, ledger, n).await
+        }
+        PeerOp::ReleaseTickets => {
+            if wire.release(Side::Peer) {
+                let mut l = ledger.borrow_mut();
+                l.tickets_in_close |= l.closing();
+            }
+        }
+        PeerOp::Vanish => wire.vanish(),
+        PeerOp::StallOurShutdown => wire.stall_shutdown(Side::Ours),
     }
 }
 
-async fn peer_write(peer: &mut Tls, ledger: &RefCell<Ledger>, len: usize) {
+/// Writes `len` bytes of the peer's plaintext; returns whether all went.
+pub(super) async fn peer_write(peer: &mut Tls, ledger: &RefCell<Ledger>, len: usize) -> bool {
     let (after_cn, start) = {
         let l = ledger.borrow();
         (l.peer_cn_queued, l.peer_tx + l.peer_tx_after_cn as usize)
@@ -170,7 +214,7 @@ async fn peer_write(peer: &mut Tls, ledger: &RefCell<Ledger>, len: usize) {
             if !after_cn {
                 l.peer_tx_maybe = l.peer_tx_maybe.max(len - off);
             }
-            return;
+            return false;
         };
         let mut l = ledger.borrow_mut();
         if after_cn {
@@ -180,10 +224,11 @@ async fn peer_write(peer: &mut Tls, ledger: &RefCell<Ledger>, len: usize) {
         }
         off += n;
     }
+    true
 }
 
 /// One read of the peer; returns whether its reading has ended.
-async fn peer_read(peer: &mut Tls, ledger: &RefCell<Ledger>, cap: usize) -> bool {
+pub(super) async fn peer_read(peer: &mut Tls, ledger: &RefCell<Ledger>, cap: usize) -> bool {
     if ledger.borrow().peer_end.is_some() {
         return true;
     }
@@ -197,7 +242,7 @@ async fn peer_read(peer: &mut Tls, ledger: &RefCell<Ledger>, cap: usize) -> bool
 async fn peer_close_notify(peer: &mut Tls, ledger: &RefCell<Ledger>) {
     peer.get_mut().1.send_close_notify();
     ledger.borrow_mut().peer_cn_queued = true;
-    if peer.flush().await.is_ok() {
+    if peer.flush().await.is_ok() && !ledger.borrow().peer_cn_lost {
         ledger.borrow_mut().peer_cn_flushed = true;
     }
 }

@@ -3,6 +3,13 @@
 //! chunk size, a `Pending` (woken at once), a stall in time, an EOF, an
 //! error or a flipped bit. Each pipe keeps a ledger of what it really did, so
 //! that the checks can tell what either side could have observed.
+//!
+//! The hostile network on top ([`Wire`]'s methods, driven by the peer's
+//! operations): raw bytes injected past a side's TLS layer, a flipped bit in
+//! what is in flight, bytes held back and released later (a server's TLS
+//! 1.3 session tickets), a half-open connection (silent both ways, forever:
+//! no EOF, no error, every read and write `Pending`), and a `poll_shutdown`
+//! that never completes.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -45,6 +52,13 @@ pub struct PipeFacts {
     pub faulted: bool,
     /// The writer shut its write half (or was dropped).
     pub writer_closed: bool,
+    /// Bytes that are not the writer's TLS output were put in the pipe.
+    pub injected: bool,
+    /// The connection went silent (half-open): nothing written after that,
+    /// or still in the pipe then, ever arrives.
+    pub silent: bool,
+    /// The writer's `poll_shutdown` was left pending.
+    pub shutdown_stalled: bool,
 }
 
 #[derive(Debug)]
@@ -62,12 +76,28 @@ struct Pipe {
     read_fault: Option<Fault>,
     write_fault: Option<io::ErrorKind>,
     corrupt_next: bool,
+    /// Written, but invisible to the reader until released (in order: any
+    /// later write, shutdown or drop releases them first).
+    held: Vec<u8>,
+    /// `poll_shutdown` stays pending, never woken.
+    stall_shutdown: bool,
     stall: Option<Pin<Box<Sleep>>>,
     read_waker: Option<Waker>,
     write_waker: Option<Waker>,
 }
 
 impl Pipe {
+    /// Puts held-back bytes in the pipe, ahead of anything written later.
+    fn release(&mut self) {
+        if !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            self.buf.extend(held);
+            if let Some(waker) = self.read_waker.take() {
+                waker.wake();
+            }
+        }
+    }
+
     fn wake(&mut self) {
         if let Some(waker) = self.read_waker.take() {
             waker.wake();
@@ -84,6 +114,8 @@ struct State {
     pipes: [Pipe; 2],
     script: Script,
     scripted: bool,
+    /// Half-open: every read and write is `Pending` forever.
+    silent: bool,
 }
 
 /// The shared state of both pipes and the script; the driver's handle.
@@ -136,6 +168,7 @@ impl Wire {
             pipes: [pipe(), pipe()],
             script,
             scripted: false,
+            silent: false,
         })));
         let end = |side| End {
             wire: wire.clone(),
@@ -164,6 +197,97 @@ impl Wire {
         self.lock().pipes[writer as usize].facts
     }
 
+    /// Holds back what `writer` has written so far and not yet delivered:
+    /// the reader sees none of it until [`release`](Self::release) or the
+    /// writer's next write, shutdown or drop.
+    pub fn hold(&self, writer: Side) {
+        let pipe = &mut self.lock().pipes[writer as usize];
+        let pending: Vec<u8> = pipe.buf.drain(..).collect();
+        pipe.held.extend(pending);
+    }
+
+    /// Delivers what [`hold`](Self::hold) held back; `false` if nothing was.
+    pub fn release(&self, writer: Side) -> bool {
+        let pipe = &mut self.lock().pipes[writer as usize];
+        let held = !pipe.held.is_empty();
+        pipe.release();
+        held
+    }
+
+    /// Puts `bytes` in the direction written by `writer`, past its TLS
+    /// layer (and past the pipe's capacity: a few bytes at most).
+    pub fn inject(&self, writer: Side, bytes: &[u8]) {
+        let pipe = &mut self.lock().pipes[writer as usize];
+        pipe.release();
+        pipe.facts.faulted = true;
+        pipe.facts.injected = true;
+        pipe.buf.extend(bytes);
+        pipe.wake();
+    }
+
+    /// Puts `bytes` of `writer`'s own TLS output in its direction at once,
+    /// past the script and the capacity; `false` if the direction is closed.
+    pub fn deliver(&self, writer: Side, bytes: &[u8]) -> bool {
+        let pipe = &mut self.lock().pipes[writer as usize];
+        if pipe.facts.writer_closed || pipe.reader_gone || pipe.write_fault.is_some() {
+            return false;
+        }
+        pipe.release();
+        pipe.buf.extend(bytes);
+        pipe.facts.written += bytes.len() as u64;
+        pipe.wake();
+        true
+    }
+
+    /// Flips a bit in the last byte in flight from `writer`; `false` if
+    /// nothing is in flight.
+    pub fn flip_last(&self, writer: Side) -> bool {
+        let pipe = &mut self.lock().pipes[writer as usize];
+        pipe.release();
+        match pipe.buf.back_mut() {
+            Some(byte) => {
+                *byte ^= 0x40;
+                pipe.facts.faulted = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Marks both directions as faulted without touching them: what the
+    /// peer did justifies a failure on either side.
+    pub fn mark_faulted(&self) {
+        for pipe in &mut self.lock().pipes {
+            pipe.facts.faulted = true;
+        }
+    }
+
+    /// Half-open: the connection goes silent both ways, forever. Reads and
+    /// writes stay `Pending` (never woken), shutdowns complete but deliver
+    /// nothing, so only timers end what waits on it.
+    pub fn vanish(&self) {
+        let mut state = self.lock();
+        state.silent = true;
+        for pipe in &mut state.pipes {
+            pipe.facts.silent = true;
+        }
+    }
+
+    /// Each pipe's capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.lock().pipes[0].capacity
+    }
+
+    /// Whether the connection went silent.
+    pub fn is_silent(&self) -> bool {
+        self.lock().silent
+    }
+
+    /// From now on `writer`'s `poll_shutdown` stays pending, never woken.
+    pub fn stall_shutdown(&self, writer: Side) {
+        self.lock().pipes[writer as usize].stall_shutdown = true;
+    }
+
     /// The connection is reset: every later read and write on both ends fails.
     pub fn reset(&self) {
         for pipe in &mut self.lock().pipes {
@@ -183,6 +307,9 @@ impl AsyncRead for End {
     ) -> Poll<io::Result<()>> {
         let mut state = self.wire.lock();
         let state = &mut *state;
+        if state.silent {
+            return Poll::Pending;
+        }
         let decision = decide(&mut state.script, state.scripted, false);
         let pipe = &mut state.pipes[self.side.other()];
         let mut limit = usize::MAX;
@@ -231,8 +358,13 @@ impl AsyncWrite for End {
     ) -> Poll<io::Result<usize>> {
         let mut state = self.wire.lock();
         let state = &mut *state;
+        if state.silent {
+            state.pipes[self.side as usize].facts.write_pending = true;
+            return Poll::Pending;
+        }
         let decision = decide(&mut state.script, state.scripted, true);
         let pipe = &mut state.pipes[self.side as usize];
+        pipe.release();
         let mut limit = usize::MAX;
         match decision {
             Decision::Pending => {
@@ -302,6 +434,11 @@ impl AsyncWrite for End {
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut state = self.wire.lock();
         let pipe = &mut state.pipes[self.side as usize];
+        if pipe.stall_shutdown {
+            pipe.facts.shutdown_stalled = true;
+            return Poll::Pending;
+        }
+        pipe.release();
         pipe.facts.writer_closed = true;
         pipe.wake();
         Poll::Ready(Ok(()))
@@ -312,6 +449,7 @@ impl Drop for End {
     fn drop(&mut self) {
         let mut state = self.wire.lock();
         let own = &mut state.pipes[self.side as usize];
+        own.release();
         own.facts.writer_closed = true;
         own.wake();
         let other = &mut state.pipes[self.side.other()];
