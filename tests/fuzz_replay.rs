@@ -261,3 +261,26 @@ fn regression_stream_drop_after_unreported_tls_error() {
         0x00, 0x00,
     ]);
 }
+
+/// Issue 11's own scenario, written by hand to check that the harness sees
+/// it: our close waits for the peer while the peer floods 9 records of 16 KiB in 64-byte segments (each
+/// record takes more reads than a task's cooperative budget allows per
+/// poll), moving the paused clock 75 ms after each. The transport spends
+/// the budget as tokio's I/O does, so a timer polled after the reads is
+/// `Pending` too: a deadline that asks only its `Sleep` (issue 11's bug,
+/// re-injected in `Deadline::poll_passed`) let this close run 675 ms
+/// against a bound of 30 ms (+ 2 × 75 ms for the clock's steps). With the
+/// clock asked on every turn it ends `PeerTimeout` within its bound.
+/// Setup: TLS 1.3, ours = client, 16 MiB pipes, flush and peer timeouts
+/// 10 ms, the peer's final operation `Flood(0xf4)`, network 6 (64-byte
+/// segments); no steps.
+#[test]
+fn regression_flood_starving_the_budget_still_ends_by_the_deadline() {
+    let cases = stream::run_cases(&[
+        0x01, 0x01, 0x07, 0x01, 0x01, 0x6f, 0x8b, 0x87, 0x87, 0xf4, 0x06,
+    ]);
+    assert!(
+        cases.contains(&stream::Case::FloodStarvedDeadline),
+        "{cases:?}"
+    );
+}

@@ -46,11 +46,25 @@ pub struct Setup {
     pub peer: u8,
     /// What the peer does while our final close runs.
     pub finish: PeerOp,
-    /// The transport holds back what the peer has in flight when the
-    /// handshake ends (a TLS 1.3 server's session tickets, when ours is the
-    /// client) until [`PeerOp::ReleaseTickets`] or the peer's next write.
-    pub hold_tickets: bool,
+    /// The network. Bit 0: the transport holds back what the peer has in
+    /// flight when the handshake ends (a TLS 1.3 server's session tickets,
+    /// when ours is the client) until [`PeerOp::ReleaseTickets`] or the
+    /// peer's next write. Bits 1-2: the most one read returns, as a TCP
+    /// segment would ([`SEGMENTS`]).
+    pub network: u8,
 }
+
+/// The most bytes one transport read returns, by `(Setup::network >> 1) % 4`:
+/// unlimited, an Ethernet MSS, the minimum IPv4 MSS, and 64 bytes. The
+/// transport spends tokio's cooperative budget as tokio's own I/O does, so
+/// with small segments a flood keeps every read `Ready` until the budget is
+/// spent, and a timer polled then says `Pending` (issue 11). The 64-byte
+/// segments stand for a peer that outpaces us: ours and the peer share one
+/// task here, and the peer writes one 16 KiB record per turn, which takes
+/// about 260 reads at 64 bytes (more than the 128 a task's budget allows
+/// per poll), so the data keeps waiting while the clock moves, as from a
+/// peer in another process over a real socket.
+pub const SEGMENTS: [usize; 4] = [usize::MAX, 1448, 536, 64];
 
 /// One step: both operations run concurrently for at most `10 × budget` ms.
 #[derive(Debug, Clone, Copy, Arbitrary)]
@@ -132,7 +146,7 @@ pub enum PeerOp {
     /// Its close_notify, written past tokio-rustls in chunks of `1 + n % 4`
     /// bytes, `(n / 4) % 64` ms apart.
     CloseNotifySplit(u8),
-    /// The transport delivers what it held back ([`Setup::hold_tickets`]).
+    /// The transport delivers what it held back (bit 0 of [`Setup::network`]).
     ReleaseTickets,
     /// Half-open: the connection goes silent both ways, forever (no EOF, no
     /// error; reads and writes pending), so only timers end what waits.
@@ -169,9 +183,10 @@ async fn play(input: &[u8]) -> Vec<Case> {
         return Vec::new();
     };
     let capacity = CAPACITIES[usize::from(setup.capacity % 8)];
-    let (wire, ours_end, peer_end) = Wire::pair(script, capacity);
+    let segment = SEGMENTS[usize::from(setup.network >> 1) % 4];
+    let (wire, ours_end, peer_end) = Wire::pair(script, capacity, segment);
     let (ours, mut peer) = handshake(setup, ours_end, peer_end).await;
-    if setup.hold_tickets {
+    if setup.network & 1 == 1 {
         wire.hold(Side::Peer);
     }
     wire.start_script();
@@ -183,7 +198,7 @@ async fn play(input: &[u8]) -> Vec<Case> {
     let ledger = RefCell::new(Ledger::new(wire.clone(), u64::from(setup.peer) * 10));
     let trace = std::env::var_os("FUZZ_TRACE").is_some();
     if trace {
-        eprintln!("{setup:?} capacity {capacity}");
+        eprintln!("{setup:?} capacity {capacity} segment {segment}");
     }
     for _ in 0..MAX_STEPS {
         let Some(step) = wire.next::<Step>() else {

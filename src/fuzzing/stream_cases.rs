@@ -19,6 +19,14 @@ pub enum Case {
     /// A flood kept coming while the paused clock moved, and our close's
     /// wait for the peer ended by its deadline (`PeerTimeout`).
     FloodOutlastedDeadline,
+    /// During our close, a read found the peer's data waiting but tokio's
+    /// cooperative budget spent (so a timer polled then is `Pending` too).
+    BudgetSpentInClose,
+    /// Both at once, issue 11's own scenario: the flood starved the budget
+    /// and the deadline passed while data kept coming; the close still
+    /// ended within its bound (a deadline asked only of its `Sleep`
+    /// overran here).
+    FloodStarvedDeadline,
     /// Invalid TLS from the peer ended our side with a TLS error.
     GarbageFailedUs,
     /// An unencrypted close_notify from the peer ended our side with a TLS
@@ -55,9 +63,11 @@ pub enum Case {
 
 impl Case {
     /// Every case.
-    pub const ALL: [Case; 14] = [
+    pub const ALL: [Case; 16] = [
         Case::FloodDiscardedAcrossPolls,
         Case::FloodOutlastedDeadline,
+        Case::BudgetSpentInClose,
+        Case::FloodStarvedDeadline,
         Case::GarbageFailedUs,
         Case::ForgedCloseNotifyRejected,
         Case::AlertFailedUs,
@@ -92,15 +102,16 @@ pub(super) fn reached(l: &Ledger, wire: &Wire) -> Vec<Case> {
     let failed_tls = l.ours_failed_tls.get();
     let confirmed = close == Some(CloseOutcome::PeerConfirmed);
     let silent = wire.is_silent();
+    let starved = wire.facts(Side::Peer).starved_in_close;
+    let flood_deadline = l.clock_moved_in_close && close == Some(CloseOutcome::PeerTimeout);
     let facts = [
         (
             Case::FloodDiscardedAcrossPolls,
             l.close_discarded > 16 * 4096,
         ),
-        (
-            Case::FloodOutlastedDeadline,
-            l.clock_moved_in_close && close == Some(CloseOutcome::PeerTimeout),
-        ),
+        (Case::FloodOutlastedDeadline, flood_deadline),
+        (Case::BudgetSpentInClose, starved),
+        (Case::FloodStarvedDeadline, starved && flood_deadline),
         (
             Case::GarbageFailedUs,
             l.peer_garbage_at.is_some() && failed_tls,

@@ -233,6 +233,7 @@ impl Ledger {
     pub(crate) fn begin_close(&mut self, state: Machine) {
         if !self.close_began {
             self.close_began = true;
+            self.wire.mark_closing();
             self.failed_before_close = state.write_state() == WriteState::Failed;
             self.peer_cn_flushed_at_close = self.peer_cn_flushed;
         }

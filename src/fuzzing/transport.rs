@@ -4,6 +4,12 @@
 //! error or a flipped bit. Each pipe keeps a ledger of what it really did, so
 //! that the checks can tell what either side could have observed.
 //!
+//! Like tokio's own I/O, every read and write spends the task's cooperative
+//! budget (`tokio::task::coop`, 128 operations per poll) and returns
+//! `Pending` once it is spent: a flood then starves timers of the same task
+//! as over a real socket, which is how a deadline that asked only its
+//! `Sleep` overran (issue 11).
+//!
 //! The hostile network on top ([`Wire`]'s methods, driven by the peer's
 //! operations): raw bytes injected past a side's TLS layer, a flipped bit in
 //! what is in flight, bytes held back and released later (a server's TLS
@@ -16,10 +22,11 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::task::coop::{self, RestoreOnPending};
 use tokio::time::Sleep;
 
 use crate::fuzzing::Script;
@@ -59,6 +66,9 @@ pub struct PipeFacts {
     pub silent: bool,
     /// The writer's `poll_shutdown` was left pending.
     pub shutdown_stalled: bool,
+    /// A read of this direction found data waiting but tokio's cooperative
+    /// budget spent, after [`Wire::mark_closing`].
+    pub starved_in_close: bool,
 }
 
 #[derive(Debug)]
@@ -72,6 +82,8 @@ struct Pipe {
     facts: PipeFacts,
     buf: VecDeque<u8>,
     capacity: usize,
+    /// The most one read takes from this pipe.
+    segment: usize,
     reader_gone: bool,
     read_fault: Option<Fault>,
     write_fault: Option<io::ErrorKind>,
@@ -116,6 +128,8 @@ struct State {
     scripted: bool,
     /// Half-open: every read and write is `Pending` forever.
     silent: bool,
+    /// Our close has begun ([`Wire::mark_closing`]).
+    closing: bool,
 }
 
 /// The shared state of both pipes and the script; the driver's handle.
@@ -158,10 +172,12 @@ fn decide(script: &mut Script, scripted: bool, write: bool) -> Decision {
 }
 
 impl Wire {
-    /// Two connected ends over pipes of `capacity` bytes each way.
-    pub fn pair(script: Script, capacity: usize) -> (Wire, End, End) {
+    /// Two connected ends over pipes of `capacity` bytes each way, whose
+    /// reads return `segment` bytes at most.
+    pub fn pair(script: Script, capacity: usize, segment: usize) -> (Wire, End, End) {
         let pipe = || Pipe {
             capacity: capacity.max(1),
+            segment: segment.max(1),
             ..Pipe::default()
         };
         let wire = Wire(Arc::new(Mutex::new(State {
@@ -169,6 +185,7 @@ impl Wire {
             script,
             scripted: false,
             silent: false,
+            closing: false,
         })));
         let end = |side| End {
             wire: wire.clone(),
@@ -278,6 +295,11 @@ impl Wire {
         self.lock().pipes[0].capacity
     }
 
+    /// Our close has begun: from now on, note reads starved by the budget.
+    pub fn mark_closing(&self) {
+        self.lock().closing = true;
+    }
+
     /// Whether the connection went silent.
     pub fn is_silent(&self) -> bool {
         self.lock().silent
@@ -299,9 +321,10 @@ impl Wire {
     }
 }
 
-impl AsyncRead for End {
-    fn poll_read(
-        self: Pin<&mut Self>,
+impl End {
+    /// One read, once the cooperative budget allowed it.
+    fn read_within_budget(
+        &self,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
@@ -338,7 +361,10 @@ impl AsyncRead for End {
             pipe.read_waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        let n = limit.min(buf.remaining()).min(pipe.buf.len());
+        let n = limit
+            .min(pipe.segment)
+            .min(buf.remaining())
+            .min(pipe.buf.len());
         let (front, _) = pipe.buf.as_slices();
         let n = n.min(front.len());
         buf.put_slice(&front[..n]);
@@ -348,14 +374,9 @@ impl AsyncRead for End {
         }
         Poll::Ready(Ok(()))
     }
-}
 
-impl AsyncWrite for End {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    /// One write, once the cooperative budget allowed it.
+    fn write_within_budget(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let mut state = self.wire.lock();
         let state = &mut *state;
         if state.silent {
@@ -425,6 +446,53 @@ impl AsyncWrite for End {
             waker.wake();
         }
         Poll::Ready(Ok(n))
+    }
+
+    /// Notes a read refused for a spent budget while data waited, during
+    /// our close: the flood starved the task, and its timers with it.
+    fn note_starved(&self) {
+        let mut state = self.wire.lock();
+        let state = &mut *state;
+        let pipe = &mut state.pipes[self.side.other()];
+        if state.closing && !pipe.buf.is_empty() {
+            pipe.facts.starved_in_close = true;
+        }
+    }
+}
+
+/// As tokio's own I/O does (`PollEvented`): an operation first asks the
+/// task's cooperative budget (`poll_proceed`, which wakes the task and says
+/// `Pending` once it is spent); an operation that completes (`Ready`, data,
+/// EOF or error) spends one unit, one that returns `Pending` gives it back.
+fn spend<T>(coop: RestoreOnPending, poll: Poll<T>) -> Poll<T> {
+    if poll.is_ready() {
+        coop.made_progress();
+    }
+    poll
+}
+
+impl AsyncRead for End {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let Poll::Ready(coop) = coop::poll_proceed(cx) else {
+            self.note_starved();
+            return Poll::Pending;
+        };
+        spend(coop, self.read_within_budget(cx, buf))
+    }
+}
+
+impl AsyncWrite for End {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let coop = ready!(coop::poll_proceed(cx));
+        spend(coop, self.write_within_budget(cx, data))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
