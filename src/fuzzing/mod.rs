@@ -29,6 +29,8 @@ mod stream_cases;
 mod stream_check;
 mod stream_hostile;
 mod stream_ops;
+mod stream_peer;
+mod stream_vocab;
 mod tls;
 pub mod transport;
 

@@ -153,7 +153,10 @@ impl Model {
         self.close.is_none() && !self.write_failed
     }
 
-    /// What a read must do.
+    /// What a read must do. Under `ReadGate::Failed` a read still returns
+    /// the plaintext the TLS layer decrypted before the failure, as `Data`
+    /// and without transport I/O, then the stored error (the machine only
+    /// gates; the `stream` target's ledger checks the outcomes).
     pub fn read_gate(&self) -> ReadGate {
         match (self.read_failed, self.peer_end, self.cancelled) {
             (true, _, _) => ReadGate::Failed,

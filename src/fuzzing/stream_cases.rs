@@ -32,6 +32,10 @@ pub enum Case {
     /// An unencrypted close_notify from the peer ended our side with a TLS
     /// error, not with `CloseNotify`.
     ForgedCloseNotifyRejected,
+    /// A read returned plaintext decrypted before a TLS failure of our read
+    /// direction (the error came with the data, or before it was read),
+    /// then the error: nothing received before the failure is lost.
+    DataBeforeFailure,
     /// The peer's fatal alert (provoked by a corrupted record of ours)
     /// ended our side with a TLS error.
     AlertFailedUs,
@@ -63,13 +67,14 @@ pub enum Case {
 
 impl Case {
     /// Every case.
-    pub const ALL: [Case; 16] = [
+    pub const ALL: [Case; 17] = [
         Case::FloodDiscardedAcrossPolls,
         Case::FloodOutlastedDeadline,
         Case::BudgetSpentInClose,
         Case::FloodStarvedDeadline,
         Case::GarbageFailedUs,
         Case::ForgedCloseNotifyRejected,
+        Case::DataBeforeFailure,
         Case::AlertFailedUs,
         Case::KeyUpdateDuringClose,
         Case::TicketsDuringClose,
@@ -82,12 +87,29 @@ impl Case {
         Case::CutShortFlush,
     ];
 
-    /// Its position in [`Case::ALL`].
-    pub fn index(self) -> usize {
-        Case::ALL
-            .iter()
-            .position(|c| *c == self)
-            .expect("every case is in Case::ALL")
+    /// Its position in [`Case::ALL`]: an exhaustive `match`, so that a new
+    /// case does not compile until it has a position, and the test below
+    /// checks that `ALL` lists each at its position.
+    pub const fn index(self) -> usize {
+        match self {
+            Case::FloodDiscardedAcrossPolls => 0,
+            Case::FloodOutlastedDeadline => 1,
+            Case::BudgetSpentInClose => 2,
+            Case::FloodStarvedDeadline => 3,
+            Case::GarbageFailedUs => 4,
+            Case::ForgedCloseNotifyRejected => 5,
+            Case::DataBeforeFailure => 6,
+            Case::AlertFailedUs => 7,
+            Case::KeyUpdateDuringClose => 8,
+            Case::TicketsDuringClose => 9,
+            Case::SplitCloseNotifySeen => 10,
+            Case::DataAfterCloseNotifyIgnored => 11,
+            Case::HalfOpenFlushTimeout => 12,
+            Case::HalfOpenPeerTimeout => 13,
+            Case::StalledShutdownBounded => 14,
+            Case::CutShortWait => 15,
+            Case::CutShortFlush => 16,
+        }
     }
 }
 
@@ -120,6 +142,7 @@ pub(super) fn reached(l: &Ledger, wire: &Wire) -> Vec<Case> {
             Case::ForgedCloseNotifyRejected,
             l.forged_close_notify && failed_tls,
         ),
+        (Case::DataBeforeFailure, l.data_before_failure && failed_tls),
         (Case::AlertFailedUs, l.peer_alert_sent && failed_tls),
         (
             Case::KeyUpdateDuringClose,
@@ -156,4 +179,17 @@ pub(super) fn reached(l: &Ledger, wire: &Wire) -> Vec<Case> {
         .into_iter()
         .filter_map(|(case, reached)| reached.then_some(case))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Case;
+
+    /// `Case::ALL` lists every case once, each at its `index()`.
+    #[test]
+    fn all_lists_every_case_at_its_index() {
+        for (i, case) in Case::ALL.iter().enumerate() {
+            assert_eq!(case.index(), i, "{case:?}");
+        }
+    }
 }

@@ -59,6 +59,10 @@ pub(crate) struct Ledger {
     pub(crate) cancelled: bool,
     /// Set when close(), shutdown() or drop first ran.
     pub(crate) close_began: bool,
+    /// A `close()` that waits for the peer (a non-zero peer timeout) ran:
+    /// its wait reads the peer's end, so a read that reported `Cancelled`
+    /// may report that end afterwards.
+    pub(crate) close_awaited_peer: bool,
     pub(crate) failed_before_close: bool,
     pub(crate) shutdown_called: bool,
     pub(crate) dropped_failed: Option<bool>,
@@ -112,6 +116,9 @@ pub(crate) struct Ledger {
     pub(crate) peer_alert_sent: bool,
     /// ... after queuing its close_notify.
     pub(crate) peer_cn_before_alert: bool,
+    /// A read returned `Data` although our read direction had failed (or
+    /// failed in that read): plaintext decrypted before the failure.
+    pub(crate) data_before_failure: bool,
     /// KeyUpdates the peer sent.
     pub(crate) key_updates: u32,
 }
@@ -184,6 +191,7 @@ impl Ledger {
             ours_close: None,
             cancelled: false,
             close_began: false,
+            close_awaited_peer: false,
             failed_before_close: false,
             shutdown_called: false,
             dropped_failed: None,
@@ -211,6 +219,7 @@ impl Ledger {
             garbage_before_cn: false,
             peer_alert_sent: false,
             peer_cn_before_alert: false,
+            data_before_failure: false,
             key_updates: 0,
         }
     }
@@ -228,6 +237,12 @@ impl Ledger {
     /// Our close began and has not returned yet (nor been dropped).
     pub(crate) fn closing(&self) -> bool {
         self.close_began && self.ours_close.is_none() && self.dropped_failed.is_none()
+    }
+
+    /// A `close()` (not `shutdown()`, not a drop) begins or resumes.
+    pub(crate) fn begin_await_close(&mut self, state: Machine) {
+        self.begin_close(state);
+        self.close_awaited_peer |= self.peer_ms > 0;
     }
 
     pub(crate) fn begin_close(&mut self, state: Machine) {
@@ -281,23 +296,35 @@ impl Ledger {
     }
 
     /// Checks one `read_outcome` result; `data` is what it filled, `before`
-    /// the stats before it. Returns whether the outcome was terminal.
+    /// the stats before it, `failed_before` whether our read direction had
+    /// already failed (`ReadState::Failed`) and `reads_before` the
+    /// transport reads of the peer's direction before it. Returns whether
+    /// the outcome was terminal.
+    ///
+    /// A read whose TLS failed returns the plaintext decrypted before the
+    /// failure first, as `Data` (checked as any `Data`: in order, and from
+    /// before any garbage), then the error; once the read direction failed,
+    /// reads do no transport I/O.
     pub(crate) fn ours_read(
         &mut self,
         result: Result<ReadOutcome, Failure>,
         data: &[u8],
         before: Stats,
+        failed_before: bool,
+        reads_before: u64,
     ) -> bool {
         let pos = (before.read() + before.discarded()) as usize;
-        if let Some(last) = self.ours_terminal {
-            let allowed = result == last
-                || result.is_err()
-                || (last == Ok(ReadOutcome::Cancelled)
-                    && matches!(
-                        result,
-                        Ok(ReadOutcome::CloseNotify | ReadOutcome::AbruptEof)
-                    ));
-            assert!(allowed, "terminal read {last:?} followed by {result:?}");
+        self.check_moves_forward(result);
+        if failed_before {
+            assert_eq!(
+                self.to_ours().reads,
+                reads_before,
+                "a read after the failure did transport I/O ({result:?})"
+            );
+            assert!(
+                matches!(result, Ok(ReadOutcome::Data(_)) | Err(_)),
+                "a read after the failure reported {result:?}"
+            );
         }
         match result {
             Ok(ReadOutcome::Data(n)) => {
@@ -325,6 +352,33 @@ impl Ledger {
         }
         self.ours_terminal = Some(result);
         true
+    }
+
+    /// A read's outcome only moves forward (the crate-wide rule,
+    /// `ReadOutcome`'s docs): `Data` until a terminal outcome; once a
+    /// terminal outcome (`CloseNotify`, `AbruptEof`, `Cancelled`, an error)
+    /// is reported it repeats on every later read, except that `Cancelled`
+    /// may later become `CloseNotify` or `AbruptEof` once `close()` has read
+    /// the peer's end, and any outcome may become an error. An error, once
+    /// reported, repeats as it was (it is sticky). `result` is checked
+    /// against the last terminal outcome reported.
+    fn check_moves_forward(&self, result: Result<ReadOutcome, Failure>) {
+        let Some(last) = self.ours_terminal else {
+            return;
+        };
+        let allowed = match (last, result) {
+            (Err(first), now) => now == Err(first),
+            (Ok(_), Err(_)) => true,
+            (Ok(ReadOutcome::Cancelled), Ok(ReadOutcome::CloseNotify | ReadOutcome::AbruptEof)) => {
+                self.close_awaited_peer
+            }
+            (Ok(first), Ok(now)) => now == first,
+        };
+        assert!(
+            allowed,
+            "terminal read {last:?} followed by {result:?} (a close() that reads the peer's end ran: {})",
+            self.close_awaited_peer
+        );
     }
 
     /// We report the peer's close_notify: it sent one, after everything,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use super::stream_check::Ledger;
-use super::stream_ops::{peer_read, peer_write, Tls};
+use super::stream_peer::{peer_read, peer_write, Tls};
 use super::transport::{Side, Wire};
 
 /// One record's worth of plaintext: the unit of a flood.
@@ -78,7 +78,7 @@ const BOGUS_RECORD: [u8; 27] = [
     0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5,
 ];
 
-/// [`PeerOp::Flood`](super::stream::PeerOp::Flood): writes and never reads,
+/// [`PeerOp::Flood`](super::stream_vocab::PeerOp::Flood): writes and never reads,
 /// moving the paused clock after each record. The amount is finite, so a
 /// flood never keeps the runtime busy forever; the clock steps let our
 /// deadlines pass while the data still comes. Through a tiny pipe it sends
@@ -103,7 +103,7 @@ pub(super) async fn flood(peer: &mut Tls, wire: &Wire, ledger: &RefCell<Ledger>,
     }
 }
 
-/// [`PeerOp::Garbage`](super::stream::PeerOp::Garbage): flushes what its
+/// [`PeerOp::Garbage`](super::stream_vocab::PeerOp::Garbage): flushes what its
 /// TLS layer holds (so the garbage lands between records), then writes
 /// bytes that are not TLS past it.
 pub(super) async fn garbage(peer: &mut Tls, wire: &Wire, ledger: &RefCell<Ledger>, n: u8) {
@@ -119,7 +119,7 @@ pub(super) async fn garbage(peer: &mut Tls, wire: &Wire, ledger: &RefCell<Ledger
     wire.inject(Side::Peer, bytes);
 }
 
-/// [`PeerOp::ProvokeAlert`](super::stream::PeerOp::ProvokeAlert): spoils
+/// [`PeerOp::ProvokeAlert`](super::stream_vocab::PeerOp::ProvokeAlert): spoils
 /// the last byte we have in flight to the peer (or, with nothing in flight,
 /// injects a record that cannot decrypt), then the peer reads until its
 /// read direction ends. rustls fails on the bad record and sends a fatal
@@ -148,7 +148,7 @@ pub(super) async fn provoke_alert(peer: &mut Tls, wire: &Wire, ledger: &RefCell<
     }
 }
 
-/// [`PeerOp::KeyUpdate`](super::stream::PeerOp::KeyUpdate): TLS 1.3 only
+/// [`PeerOp::KeyUpdate`](super::stream_vocab::PeerOp::KeyUpdate): TLS 1.3 only
 /// (rustls refuses it under TLS 1.2: nothing is sent).
 pub(super) async fn key_update(peer: &mut Tls, wire: &Wire, ledger: &RefCell<Ledger>) {
     let queued = match peer {
@@ -172,7 +172,7 @@ pub(super) async fn key_update(peer: &mut Tls, wire: &Wire, ledger: &RefCell<Led
     let _ = peer.flush().await;
 }
 
-/// [`PeerOp::CloseNotifySplit`](super::stream::PeerOp::CloseNotifySplit):
+/// [`PeerOp::CloseNotifySplit`](super::stream_vocab::PeerOp::CloseNotifySplit):
 /// queues close_notify, takes every TLS byte the peer's rustls has to send
 /// (what it had pending, then the alert), and writes them past tokio-rustls
 /// in tiny chunks with time between them, so that our side sees the record

@@ -6,17 +6,15 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::task::Poll;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncWriteExt, ReadBuf};
 
-use super::stream::{OursOp, PeerOp};
-use super::stream_check::{fill, Failure, Ledger, OURS, PEER};
+use super::stream_check::{fill, Failure, Ledger, OURS};
 use super::stream_hostile;
-use super::transport::{End, Side, Wire};
-use crate::machine::WriteState;
-use crate::{CancellationToken, GracefulStream};
-
-pub(super) type Tls = tokio_rustls::TlsStream<End>;
-pub(super) type Ours = GracefulStream<Tls>;
+use super::stream_peer::{peer_read, peer_write, Ours, Tls};
+use super::stream_vocab::{OursOp, PeerOp};
+use super::transport::{Side, Wire};
+use crate::machine::{ReadState, WriteState};
+use crate::CancellationToken;
 
 pub(super) async fn ours_op(
     ours: &mut Option<Ours>,
@@ -67,13 +65,13 @@ pub(super) async fn ours_op(
             ledger.borrow_mut().cancelled = true;
         }
         OursOp::Close => {
-            ledger.borrow_mut().begin_close(stream.state());
+            ledger.borrow_mut().begin_await_close(stream.state());
             let result = stream.close().await.map_err(|e| Failure::of(&e));
             ledger.borrow_mut().ours_closed(result, stream.stats());
         }
         OursOp::Shutdown => shutdown(stream, ledger).await,
         OursOp::CloseCancelledThenShutdown(n) => {
-            ledger.borrow_mut().begin_close(stream.state());
+            ledger.borrow_mut().begin_await_close(stream.state());
             let limit = 1 + u32::from(n % 8);
             let mut polls = 0;
             let early = poll_fn(|cx| {
@@ -139,6 +137,8 @@ async fn read_once(stream: &mut Ours, ledger: &RefCell<Ledger>, cap: usize) -> b
     let mut buf = vec![0u8; cap];
     let mut read = ReadBuf::new(&mut buf);
     let before = stream.stats();
+    let failed_before = stream.state().read_state() == ReadState::Failed;
+    let reads_before = ledger.borrow().wire.facts(Side::Peer).reads;
     let cancelled = ledger.borrow().cancelled;
     let mut first = true;
     let result = poll_fn(|cx| {
@@ -154,7 +154,14 @@ async fn read_once(stream: &mut Ours, ledger: &RefCell<Ledger>, cap: usize) -> b
     let filled = read.filled().len() as u64;
     assert_eq!(stream.stats().read(), before.read() + filled, "Stats::read");
     let result = result.map_err(|e| Failure::of(&e));
-    ledger.borrow_mut().ours_read(result, read.filled(), before)
+    let mut l = ledger.borrow_mut();
+    let terminal = l.ours_read(result, read.filled(), before, failed_before, reads_before);
+    // Data from a read direction that has failed (by this read or before):
+    // plaintext decrypted before the failure, delivered ahead of the error.
+    if !terminal && stream.state().read_state() == ReadState::Failed {
+        l.data_before_failure = true;
+    }
+    terminal
 }
 
 pub(super) async fn peer_op(peer: &mut Tls, wire: &Wire, ledger: &RefCell<Ledger>, op: PeerOp) {
@@ -197,46 +204,6 @@ pub(super) async fn peer_op(peer: &mut Tls, wire: &Wire, ledger: &RefCell<Ledger
         PeerOp::Vanish => wire.vanish(),
         PeerOp::StallOurShutdown => wire.stall_shutdown(Side::Ours),
     }
-}
-
-/// Writes `len` bytes of the peer's plaintext; returns whether all went.
-pub(super) async fn peer_write(peer: &mut Tls, ledger: &RefCell<Ledger>, len: usize) -> bool {
-    let (after_cn, start) = {
-        let l = ledger.borrow();
-        (l.peer_cn_queued, l.peer_tx + l.peer_tx_after_cn as usize)
-    };
-    let mut data = vec![0u8; len];
-    fill(PEER, start, &mut data);
-    let mut off = 0;
-    while off < len {
-        let Ok(n) = peer.write(&data[off..]).await else {
-            let mut l = ledger.borrow_mut();
-            if !after_cn {
-                l.peer_tx_maybe = l.peer_tx_maybe.max(len - off);
-            }
-            return false;
-        };
-        let mut l = ledger.borrow_mut();
-        if after_cn {
-            l.peer_tx_after_cn += n as u64;
-        } else {
-            l.peer_tx += n;
-        }
-        off += n;
-    }
-    true
-}
-
-/// One read of the peer; returns whether its reading has ended.
-pub(super) async fn peer_read(peer: &mut Tls, ledger: &RefCell<Ledger>, cap: usize) -> bool {
-    if ledger.borrow().peer_end.is_some() {
-        return true;
-    }
-    let mut buf = vec![0u8; cap];
-    let result = peer.read(&mut buf).await;
-    let mut l = ledger.borrow_mut();
-    l.peer_read(result, &buf);
-    l.peer_end.is_some()
 }
 
 async fn peer_close_notify(peer: &mut Tls, ledger: &RefCell<Ledger>) {

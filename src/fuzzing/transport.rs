@@ -66,6 +66,8 @@ pub struct PipeFacts {
     pub silent: bool,
     /// The writer's `poll_shutdown` was left pending.
     pub shutdown_stalled: bool,
+    /// Reads of this direction that reached the pipe (past the budget).
+    pub reads: u64,
     /// A read of this direction found data waiting but tokio's cooperative
     /// budget spent, after [`Wire::mark_closing`].
     pub starved_in_close: bool,
@@ -330,6 +332,7 @@ impl End {
     ) -> Poll<io::Result<()>> {
         let mut state = self.wire.lock();
         let state = &mut *state;
+        state.pipes[self.side.other()].facts.reads += 1;
         if state.silent {
             return Poll::Pending;
         }
