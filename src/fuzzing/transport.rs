@@ -22,7 +22,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{ready, Context, Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -51,7 +51,8 @@ impl Side {
 pub struct PipeFacts {
     /// Bytes the writer handed to the pipe.
     pub written: u64,
-    /// The writer was told `Pending` at least once (script, full pipe, stall).
+    /// The writer was told `Pending` at least once (script, full pipe,
+    /// stall, or tokio's cooperative budget spent).
     pub write_pending: bool,
     /// The reader got a real EOF: writer shut or gone, everything drained.
     pub eof_delivered: bool,
@@ -494,7 +495,14 @@ impl AsyncWrite for End {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let coop = ready!(coop::poll_proceed(cx));
+        let Poll::Ready(coop) = coop::poll_proceed(cx) else {
+            // The writer was told `Pending`, as by a full pipe: with a zero
+            // flush timeout that alone is a `FlushTimeout`.
+            self.wire.lock().pipes[self.side as usize]
+                .facts
+                .write_pending = true;
+            return Poll::Pending;
+        };
         spend(coop, self.write_within_budget(cx, data))
     }
 
