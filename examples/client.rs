@@ -9,7 +9,7 @@
 //! read it live):
 //!
 //! ```text
-//! handshake: Tls13
+//! handshake: Tls13 full     (or resumed; full-hrr after a HelloRetryRequest)
 //! read: data 42
 //! read: close-notify          (or abrupt-eof, cancelled, error: <message>)
 //! close: peer-confirmed       (or another CloseOutcome, or error: <message>)
@@ -54,7 +54,7 @@ usage: client --connect ADDR --server-name NAME --ca CA.pem [options]
   --tls12                      allow only TLS 1.2 (default: rustls defaults)
   -h, --help                   print this help
 
-Prints `handshake: VERSION`, `read: data N` per read, the terminal read
+Prints `handshake: VERSION full|full-hrr|resumed`, `read: data N` per read, the terminal read
 outcome (`read: close-notify|abrupt-eof|cancelled|error: MSG`), then
 `close: OUTCOME` (or `close: error: MSG`), or `dropped` with --drop.
 Exit code 0 when the connection was established (however it ended),
@@ -195,9 +195,10 @@ async fn main() -> ExitCode {
 
     let mut stream =
         GracefulStream::with_config(tls_stream, token.clone(), args.tls.graceful_config());
-    match stream.protocol_version() {
-        Some(version) => say!("handshake: {version:?}"),
-        None => say!("handshake: unknown"),
+    match (stream.protocol_version(), stream.handshake_kind()) {
+        (Some(version), Some(kind)) => say!("handshake: {version:?} {kind}"),
+        (Some(version), None) => say!("handshake: {version:?} unknown"),
+        _ => say!("handshake: unknown"),
     }
 
     if let Some(delay) = args.cancel_after {

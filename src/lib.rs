@@ -7,6 +7,7 @@ mod backend;
 mod config;
 mod deadline;
 mod drain;
+mod ended;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -16,7 +17,7 @@ mod outcome;
 mod stats;
 mod stream;
 
-pub use backend::{Buffered, ErrorClass, TlsBackend, TlsVersion};
+pub use backend::{Buffered, ErrorClass, HandshakeKind, TlsBackend, TlsVersion};
 pub use config::Config;
 pub use drain::ConnectionSet;
 pub use drain::Refused;

@@ -19,7 +19,9 @@ use super::report::{trace_connection, ConnectionReport, Ended};
 use super::shared::Shared;
 use super::signal::HandlerFuture;
 use crate::stream::ClosePolicy;
-use crate::{CloseOutcome, Error, GracefulStream, ShutdownSignal, Stats, TlsBackend};
+use crate::{
+    CloseOutcome, Error, GracefulStream, HandshakeKind, ShutdownSignal, Stats, TlsBackend,
+};
 
 /// A handshake that yields the TLS stream, or why it failed.
 pub(super) type Handshake<S> =
@@ -73,7 +75,7 @@ impl Task {
     {
         let mut stream = match self.handshake(handshake).await {
             Ok(stream) => stream,
-            Err((ended, marks)) => return self.record(ended, Stats::default(), marks),
+            Err((ended, marks)) => return self.record(ended, Stats::default(), None, marks),
         };
         let served = self.serve(&mut stream, handler).await;
         let (closed, forced) = self.close(&mut stream, served).await;
@@ -85,7 +87,7 @@ impl Task {
             forced,
             panicked: served == Served::Panicked,
         };
-        self.record(ended, stream.stats(), marks);
+        self.record(ended, stream.stats(), stream.handshake_kind(), marks);
     }
 
     /// Completes the handshake, unless the set forces first. A completed
@@ -165,12 +167,13 @@ impl Task {
         std::future::poll_fn(|cx| stream.poll_close_with(cx, policy)).await
     }
 
-    fn record(self, ended: Ended, stats: Stats, marks: Marks) {
+    fn record(self, ended: Ended, stats: Stats, handshake: Option<HandshakeKind>, marks: Marks) {
         let report = ConnectionReport {
             id: self.id,
             peer: self.peer,
             ended,
             stats,
+            handshake,
             lifetime: self.started.elapsed(),
             forced: marks.forced,
             panicked: marks.panicked,
