@@ -9,7 +9,7 @@
 //! read it live):
 //!
 //! ```text
-//! handshake: Tls13
+//! handshake: Tls13 full     (or resumed; full-hrr after a HelloRetryRequest)
 //! read: data 42
 //! read: close-notify          (or abrupt-eof, cancelled, error: <message>)
 //! close: peer-confirmed       (or another CloseOutcome, or error: <message>)
@@ -30,11 +30,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use common::{say, ArgsError, Flags, Signals, TlsOptions};
-use graceful_tls::{CancellationToken, GracefulStream, ReadOutcome};
+use graceful_tls::client::{Connector, SessionCache, SessionPolicy};
+use graceful_tls::{CancellationToken, ReadOutcome};
 use rustls::pki_types::ServerName;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 const USAGE: &str = "\
 usage: client --connect ADDR --server-name NAME --ca CA.pem [options]
@@ -52,13 +52,22 @@ usage: client --connect ADDR --server-name NAME --ca CA.pem [options]
   --flush-timeout-ms N         Config::flush_timeout
   --peer-close-timeout-ms N    Config::peer_close_timeout
   --tls12                      allow only TLS 1.2 (default: rustls defaults)
+  --resume N                   run the whole connection (connect, send, read,
+                               close) N times in a row with one session cache;
+                               a run that fails does not stop the next
+  --no-resume                  every connection does a full handshake
+  --strict-sessions            forget the server's sessions after a truncation
+                               or flush timeout too (default: after fatal
+                               TLS errors only)
   -h, --help                   print this help
 
-Prints `handshake: VERSION`, `read: data N` per read, the terminal read
+Prints `handshake: VERSION full|full-hrr|resumed`, `read: data N` per read, the terminal read
 outcome (`read: close-notify|abrupt-eof|cancelled|error: MSG`), then
 `close: OUTCOME` (or `close: error: MSG`), or `dropped` with --drop.
-Exit code 0 when the connection was established (however it ended),
-1 for connect/handshake failures, 2 for bad arguments.";
+With --resume N, each run starts with `run: K` (1..N); the handshake line
+says whether it resumed the previous run's session.
+Exit code 0 when every connection was established (however it ended),
+1 if a connect/handshake failed, 2 for bad arguments.";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -70,6 +79,10 @@ struct Args {
     send_after_cancel: Option<String>,
     drop: bool,
     tls: TlsOptions,
+    /// `Some(N)` with --resume N.
+    runs: Option<u64>,
+    no_resume: bool,
+    strict_sessions: bool,
 }
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError> {
@@ -88,6 +101,9 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError> {
             "--cancel-after-ms" => parsed.cancel_after = Some(flags.millis(&flag)?),
             "--send-after-cancel" => parsed.send_after_cancel = Some(flags.value(&flag)?),
             "--drop" => parsed.drop = true,
+            "--resume" => parsed.runs = Some(flags.number(&flag)?),
+            "--no-resume" => parsed.no_resume = true,
+            "--strict-sessions" => parsed.strict_sessions = true,
             "-h" | "--help" => return Err(ArgsError::Help),
             other => return Err(ArgsError::Bad(format!("unknown argument: {other:?}"))),
         }
@@ -166,38 +182,73 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
+    // One session cache for every run: later runs resume the session of
+    // earlier ones, unless one of them ended badly (see SessionPolicy).
+    let policy = if args.strict_sessions {
+        SessionPolicy::Strict
+    } else {
+        SessionPolicy::FatalAlerts
+    };
+    let connector = Connector::new((*tls).clone(), SessionCache::new().with_policy(policy))
+        .stream_config(args.tls.graceful_config());
+
     let token = CancellationToken::new();
     cancel_on_signal(&token);
 
+    let mut code = ExitCode::SUCCESS;
+    let runs = args.runs.unwrap_or(1);
+    for run in 1..=runs {
+        if token.is_cancelled() {
+            break;
+        }
+        if args.runs.is_some() {
+            say!("run: {run}");
+        }
+        if let Err(message) = run_once(&args, &connector, &server_name, &token).await {
+            eprintln!("client: {message}");
+            code = ExitCode::FAILURE;
+        }
+    }
+    code
+}
+
+/// One whole connection: connect, send, read to the end, close (or drop).
+/// `Err` only when no connection was established.
+async fn run_once(
+    args: &Args,
+    connector: &Connector,
+    server_name: &ServerName<'static>,
+    token: &CancellationToken,
+) -> Result<(), String> {
+    // Each run gets its own token (a child: Ctrl-C still reaches it), so
+    // that --cancel-after-ms cancels only this run.
+    let token = token.child_token();
     // Connect to ADDR, but verify the certificate for (and send SNI) NAME.
     let connect = async {
         let tcp = TcpStream::connect(&args.connect)
             .await
             .map_err(|e| format!("connect to {} failed: {e}", args.connect))?;
-        TlsConnector::from(tls)
-            .connect(server_name, tcp)
-            .await
-            .map_err(|e| format!("TLS handshake with {} failed: {e}", args.connect))
+        let name = server_name.clone();
+        let connected = if args.no_resume {
+            connector
+                .connect_full_handshake(name, tcp, token.clone())
+                .await
+        } else {
+            connector.connect(name, tcp, token.clone()).await
+        };
+        connected.map_err(|e| common::chain(&e))
     };
-    let tls_stream = tokio::select! {
-        result = connect => match result {
-            Ok(stream) => stream,
-            Err(message) => {
-                eprintln!("client: {message}");
-                return ExitCode::FAILURE;
-            }
-        },
+    let mut stream = tokio::select! {
+        result = connect => result?,
         () = token.cancelled() => {
-            eprintln!("client: cancelled before the handshake completed");
-            return ExitCode::FAILURE;
+            return Err("cancelled before the handshake completed".to_owned());
         }
     };
 
-    let mut stream =
-        GracefulStream::with_config(tls_stream, token.clone(), args.tls.graceful_config());
-    match stream.protocol_version() {
-        Some(version) => say!("handshake: {version:?}"),
-        None => say!("handshake: unknown"),
+    match (stream.protocol_version(), stream.handshake_kind()) {
+        (Some(version), Some(kind)) => say!("handshake: {version:?} {kind}"),
+        (Some(version), None) => say!("handshake: {version:?} unknown"),
+        _ => say!("handshake: unknown"),
     }
 
     if let Some(delay) = args.cancel_after {
@@ -247,5 +298,5 @@ async fn main() -> ExitCode {
             Err(e) => say!("close: error: {}", common::chain(&e)),
         }
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

@@ -4,9 +4,11 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
+pub mod client;
 mod config;
 mod deadline;
 mod drain;
+mod ended;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -19,7 +21,7 @@ pub mod server;
 mod stats;
 mod stream;
 
-pub use backend::{Buffered, ErrorClass, TlsBackend, TlsVersion};
+pub use backend::{Buffered, ErrorClass, HandshakeKind, TlsBackend, TlsVersion};
 pub use config::Config;
 pub use drain::ConnectionSet;
 pub use drain::{ConnectionReport, DrainReport, Ended};

@@ -169,7 +169,7 @@ fn client_closes_cleanly(version: Version) {
     let all = [&s_server, &client];
 
     let expected = [
-        format!("handshake: {}", version.printed()),
+        format!("handshake: {} full", version.printed()),
         "read: cancelled".to_owned(),
         "close: peer-confirmed".to_owned(),
     ];
@@ -205,7 +205,7 @@ fn client_writes_after_cancel_then_closes(version: Version) {
     let all = [&s_server, &client];
 
     let expected = [
-        format!("handshake: {}", version.printed()),
+        format!("handshake: {} full", version.printed()),
         "read: cancelled".to_owned(),
         "close: peer-confirmed".to_owned(),
     ];
@@ -239,7 +239,7 @@ fn client_drop_sends_close_notify(version: Version) {
     let all = [&s_server, &client];
 
     let expected = [
-        format!("handshake: {}", version.printed()),
+        format!("handshake: {} full", version.printed()),
         "read: cancelled".to_owned(),
         "dropped".to_owned(),
     ];
@@ -274,7 +274,8 @@ fn client_sees_www_close_notify(version: Version) {
         .filter(|l| l.starts_with("read: data "))
         .collect();
     check!(
-        lines.first().map(String::as_str) == Some(&*format!("handshake: {}", version.printed())),
+        lines.first().map(String::as_str)
+            == Some(&*format!("handshake: {} full", version.printed())),
         &all,
         "client's first line should be the handshake"
     );
@@ -320,7 +321,7 @@ fn client_sees_abrupt_eof_on_q(version: Version) {
     let all = [&s_server, &client];
 
     let expected = [
-        format!("handshake: {}", version.printed()),
+        format!("handshake: {} full", version.printed()),
         "read: abrupt-eof".to_owned(),
         "close: peer-eof".to_owned(),
     ];

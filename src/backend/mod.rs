@@ -7,11 +7,13 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+mod handshake;
 #[cfg(feature = "openssl")]
 mod openssl;
 mod rustls;
 mod version;
 
+pub use handshake::HandshakeKind;
 pub use version::TlsVersion;
 
 /// What the TLS layer holds for the reader right now, from
@@ -57,9 +59,11 @@ pub enum ErrorClass {
 ///
 /// **Not sealed**, on purpose: the crate promises to wrap any tokio TLS
 /// stream, so a stack we do not ship (or a wrapper around one we do) can
-/// implement it; the README shows how. Adding a method would be a breaking
-/// change, which is the price of that openness: the trait is kept to what
-/// the state machine needs.
+/// implement it; the README shows how. Adding a required method would be a
+/// breaking change, which is the price of that openness: the trait is kept
+/// to what the state machine needs, and new methods come with a default (like
+/// [`handshake_kind`](Self::handshake_kind)) so that existing
+/// implementations keep compiling.
 ///
 /// How [`GracefulStream`](crate::GracefulStream) uses it:
 /// * reads go through `poll_read`; a read that returns no bytes, or an error,
@@ -112,6 +116,16 @@ pub trait TlsBackend: AsyncRead + AsyncWrite + Unpin {
     /// What `error`, returned by this stream's `poll_read`, `poll_write` or
     /// `poll_flush`, means. Decide by type and error codes, not message.
     fn classify_error(&self, error: &io::Error) -> ErrorClass;
+
+    /// Which sort of handshake established the connection, `None` while
+    /// handshaking or when the TLS library cannot tell.
+    ///
+    /// Defaults to `None`, so that backends written before this method
+    /// existed keep compiling; override it when the library knows (rustls:
+    /// `CommonState::handshake_kind`, OpenSSL: `SSL_session_reused`).
+    fn handshake_kind(&self) -> Option<HandshakeKind> {
+        None
+    }
 }
 
 /// Shuts `io`'s write half, counting `NotConnected` (already shut or reset

@@ -23,7 +23,7 @@ use openssl::ssl::{ErrorCode, SslVersion};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_openssl::SslStream;
 
-use super::{shutdown_transport, Buffered, ErrorClass, TlsBackend, TlsVersion};
+use super::{shutdown_transport, Buffered, ErrorClass, HandshakeKind, TlsBackend, TlsVersion};
 
 /// `ERR_LIB_SSL` (openssl/err.h): errors raised by libssl.
 const ERR_LIB_SSL: c_int = 20;
@@ -132,6 +132,20 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsBackend for SslStream<IO> {
         } else {
             ErrorClass::Tls
         }
+    }
+
+    /// `SSL_session_reused`. OpenSSL does not say whether a full handshake
+    /// took a HelloRetryRequest, so it is never
+    /// [`FullWithHelloRetryRequest`](HandshakeKind::FullWithHelloRetryRequest).
+    fn handshake_kind(&self) -> Option<HandshakeKind> {
+        if !self.is_handshake_complete() {
+            return None;
+        }
+        Some(if self.ssl().session_reused() {
+            HandshakeKind::Resumed
+        } else {
+            HandshakeKind::Full
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use rustls::{ConnectionCommon, ProtocolVersion};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{shutdown_transport, Buffered, ErrorClass, TlsBackend, TlsVersion};
+use super::{shutdown_transport, Buffered, ErrorClass, HandshakeKind, TlsBackend, TlsVersion};
 
 fn read_buffered<D>(conn: &mut ConnectionCommon<D>, buf: &mut [u8]) -> Buffered {
     // rustls' Reader is a state query: Ok(n) plaintext, Ok(0) close_notify
@@ -31,10 +31,30 @@ fn classify_error(error: &io::Error) -> ErrorClass {
     // rustls' own failures travel as `rustls::Error` inside the io::Error.
     // tokio-rustls' truncation error is not one: the reader state
     // (`read_buffered`) identifies it.
-    match error.get_ref() {
-        Some(inner) if inner.is::<rustls::Error>() => ErrorClass::Tls,
-        _ => ErrorClass::Transport,
+    if is_rustls_error(error) {
+        ErrorClass::Tls
+    } else {
+        ErrorClass::Transport
     }
+}
+
+/// Whether `error` (from a tokio-rustls stream or handshake) is a failure of
+/// rustls itself (a fatal alert sent or received, a bad record, a rejected
+/// certificate), by type.
+pub(super) fn is_rustls_error(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
+}
+
+fn handshake_kind(kind: Option<rustls::HandshakeKind>) -> Option<HandshakeKind> {
+    Some(match kind? {
+        rustls::HandshakeKind::Full => HandshakeKind::Full,
+        rustls::HandshakeKind::FullWithHelloRetryRequest => {
+            HandshakeKind::FullWithHelloRetryRequest
+        }
+        rustls::HandshakeKind::Resumed => HandshakeKind::Resumed,
+    })
 }
 
 fn version(version: Option<ProtocolVersion>) -> Option<TlsVersion> {
@@ -78,6 +98,10 @@ macro_rules! rustls_backend {
 
             fn classify_error(&self, error: &io::Error) -> ErrorClass {
                 classify_error(error)
+            }
+
+            fn handshake_kind(&self) -> Option<HandshakeKind> {
+                handshake_kind(self.get_ref().1.handshake_kind())
             }
         }
     };
@@ -123,5 +147,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsBackend for tokio_rustls::TlsStream<
 
     fn classify_error(&self, error: &io::Error) -> ErrorClass {
         variant!(self.classify_error(error))
+    }
+
+    fn handshake_kind(&self) -> Option<HandshakeKind> {
+        variant!(self.handshake_kind())
     }
 }

@@ -2,72 +2,13 @@
 //! [`ConnectionSet`](crate::ConnectionSet) ended.
 
 use std::collections::BTreeMap;
-use std::error::Error as StdError;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::Chain;
-use crate::{CloseOutcome, Error, Stats};
-
-/// How one connection of a [`ConnectionSet`](crate::ConnectionSet) ended.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Ended {
-    /// The connection was closed: close_notify was sent (or, for
-    /// `FlushTimeout`, could not be flushed in time) and the transport shut
-    /// down. The outcome says what the peer did.
-    Closed(CloseOutcome),
-    /// The connection failed (reset, TLS error) before or while closing; no
-    /// close_notify could be delivered.
-    Failed(Error),
-    /// The TLS handshake failed; there was no TLS session to close.
-    HandshakeFailed(Arc<dyn StdError + Send + Sync + 'static>),
-    /// The deadline (or an abort) came while the TLS handshake was still
-    /// running; it was dropped, there was no TLS session to close.
-    HandshakeCancelled,
-    /// The TLS handshake did not complete within the handshake timeout
-    /// ([`ConnectionSet::with_handshake_timeout`](crate::ConnectionSet::with_handshake_timeout)):
-    /// a client that stalled or trickled its handshake. It was dropped;
-    /// there was no TLS session to close.
-    HandshakeTimeout,
-}
-
-impl Ended {
-    /// The kebab-case name used in summaries and logs: the close outcome's
-    /// name (e.g. `peer-confirmed`), `tls-error`, `transport-error`, `error`
-    /// (another [`Error`]), `handshake-failed`, `handshake-cancelled` or `handshake-timeout`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Ended::Closed(outcome) => outcome.as_str(),
-            Ended::Failed(Error::Tls(_)) => "tls-error",
-            Ended::Failed(Error::Transport(_)) => "transport-error",
-            Ended::Failed(_) => "error",
-            Ended::HandshakeFailed(_) => "handshake-failed",
-            Ended::HandshakeCancelled => "handshake-cancelled",
-            Ended::HandshakeTimeout => "handshake-timeout",
-        }
-    }
-
-    /// The close outcome, if the connection was closed.
-    pub fn close_outcome(&self) -> Option<CloseOutcome> {
-        match self {
-            Ended::Closed(outcome) => Some(*outcome),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Ended {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Ended::Failed(e) => write!(f, "{}: {}", self.as_str(), Chain(e)),
-            Ended::HandshakeFailed(e) => write!(f, "{}: {}", self.as_str(), Chain(&**e)),
-            _ => f.write_str(self.as_str()),
-        }
-    }
-}
+// `Ended` lives at the crate root (src/ended.rs): streams report it too.
+pub use crate::ended::Ended;
+use crate::{CloseOutcome, HandshakeKind, Stats};
 
 /// How one connection ended, as recorded by a drain.
 #[derive(Debug, Clone)]
@@ -83,6 +24,9 @@ pub struct ConnectionReport {
     /// Plaintext byte counts (in: `read() + discarded()`, out: `written()`).
     /// Zero when the handshake did not complete.
     pub stats: Stats,
+    /// Which sort of handshake established it (`None` when the handshake
+    /// did not complete, or the backend cannot tell).
+    pub handshake: Option<HandshakeKind>,
     /// From registration to the end of its close (tokio's clock).
     pub lifetime: Duration,
     /// Whether the deadline (or an abort) cut it short: its handler (or its
@@ -170,6 +114,7 @@ pub(super) fn trace_connection(report: &ConnectionReport) {
         id = report.id,
         peer = report.peer.map(tracing::field::display),
         ended = %report.ended,
+        handshake = report.handshake.as_ref().map(HandshakeKind::as_str),
         bytes_in = report.stats.read() + report.stats.discarded(),
         bytes_out = report.stats.written(),
         lifetime_ms = report.lifetime.as_millis() as u64,

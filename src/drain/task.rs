@@ -21,7 +21,9 @@ use super::shared::Shared;
 use super::signal::HandlerFuture;
 use crate::deadline::Deadline;
 use crate::stream::ClosePolicy;
-use crate::{CloseOutcome, Error, GracefulStream, ShutdownSignal, Stats, TlsBackend};
+use crate::{
+    CloseOutcome, Error, GracefulStream, HandshakeKind, ShutdownSignal, Stats, TlsBackend,
+};
 
 /// A handshake that yields the TLS stream, or why it failed.
 pub(super) type Handshake<S> =
@@ -83,7 +85,7 @@ impl Task {
     {
         let mut stream = match self.handshake(handshake).await {
             Ok(stream) => stream,
-            Err((ended, marks)) => return self.record(ended, Stats::default(), marks),
+            Err((ended, marks)) => return self.record(ended, Stats::default(), None, marks),
         };
         let served = self.serve(handler(&mut stream, self.signal())).await;
         self.finish(stream, served).await;
@@ -101,7 +103,7 @@ impl Task {
     {
         let stream = match self.handshake(handshake).await {
             Ok(stream) => stream,
-            Err((ended, marks)) => return self.record(ended, Stats::default(), marks),
+            Err((ended, marks)) => return self.record(ended, Stats::default(), None, marks),
         };
         let (lender, lent) = Lender::lend(stream);
         let serving = handler(lent, self.signal());
@@ -130,7 +132,7 @@ impl Task {
             forced,
             panicked: served == Served::Panicked,
         };
-        self.record(ended, stream.stats(), marks);
+        self.record(ended, stream.stats(), stream.handshake_kind(), marks);
     }
 
     /// Completes the handshake, unless the set forces first or the
@@ -224,12 +226,13 @@ impl Task {
         std::future::poll_fn(|cx| stream.poll_close_with(cx, policy)).await
     }
 
-    fn record(self, ended: Ended, stats: Stats, marks: Marks) {
+    fn record(self, ended: Ended, stats: Stats, handshake: Option<HandshakeKind>, marks: Marks) {
         let report = ConnectionReport {
             id: self.id,
             peer: self.peer,
             ended,
             stats,
+            handshake,
             lifetime: self.started.elapsed(),
             forced: marks.forced,
             panicked: marks.panicked,

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::backend::TlsBackend;
 use crate::deadline::{saturating_after, Deadline};
 use crate::machine::{CloseStep, Event, Timer};
-use crate::{CloseOutcome, Error, GracefulStream, ReadOutcome};
+use crate::{CloseOutcome, Ended, Error, GracefulStream, ReadOutcome};
 
 /// How a close is driven: whether it waits for the peer, and what bounds
 /// it. One close policy per way of closing a stream.
@@ -107,7 +107,10 @@ impl<S: TlsBackend> GracefulStream<S> {
                 None => return Poll::Ready(Err(Error::Closed)),
             };
             let progress = match step {
-                CloseStep::Done(outcome) => return Poll::Ready(Ok(outcome)),
+                CloseStep::Done(outcome) => {
+                    self.report_end(|| Ended::Closed(outcome));
+                    return Poll::Ready(Ok(outcome));
+                }
                 CloseStep::Failed => return Poll::Ready(Err(self.stored_error())),
                 CloseStep::Flush => match self.get_mut().poll_close_notify(cx) {
                     Poll::Ready(Ok(())) => Poll::Ready(Some(Event::Flushed)),

@@ -8,7 +8,7 @@ use tokio::io::ReadBuf;
 use super::{ClosePolicy, GracefulStream};
 use crate::backend::TlsBackend;
 use crate::machine::ReadGate;
-use crate::ReadOutcome;
+use crate::{Ended, ReadOutcome};
 
 /// Reads at most this many times (of 2 KiB) when discarding what the peer
 /// already sent on a drop: a drop must not block, whatever the peer sent.
@@ -27,12 +27,15 @@ impl<S: TlsBackend> Drop for GracefulStream<S> {
         if finished {
             return;
         }
-        if let Some(spawn) = self.finish_in_background {
-            spawn(GracefulStream {
+        match self.finish_in_background {
+            // The hooks move along with the core: the background finish
+            // reports the end (or, if it cannot run, its own drop does).
+            Some(spawn) => spawn(GracefulStream {
                 io: self.io.take(),
                 core: std::mem::take(&mut self.core),
                 finish_in_background: None,
-            });
+            }),
+            None => self.report_end(|| Ended::Unfinished),
         }
     }
 }

@@ -5,14 +5,15 @@ use std::pin::Pin;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{ErrorClass, TlsBackend, TlsVersion};
+use crate::backend::{ErrorClass, HandshakeKind, TlsBackend, TlsVersion};
 use crate::machine::{Event, Machine};
-use crate::{Config, Error, Stats};
+use crate::{Config, Ended, Error, Stats};
 use close::StepDeadline;
 use watch::CancelWatch;
 
 mod close;
 mod drop;
+mod end;
 mod io;
 mod read;
 mod watch;
@@ -101,6 +102,8 @@ struct Core {
     /// The sticky failure, once the machine reached `Failed`.
     error: Option<Error>,
     stats: Stats,
+    /// Told once how the stream ended (`end.rs`).
+    end: end::EndHooks,
 }
 
 impl<S: TlsBackend + Send + 'static> GracefulStream<S> {
@@ -185,6 +188,13 @@ impl<S: TlsBackend> GracefulStream<S> {
         self.get_ref().protocol_version()
     }
 
+    /// Which sort of handshake established the connection (full, full after
+    /// a HelloRetryRequest, or resumed), if the backend can tell (see
+    /// [`TlsBackend::handshake_kind`]).
+    pub fn handshake_kind(&self) -> Option<HandshakeKind> {
+        self.get_ref().handshake_kind()
+    }
+
     /// Whether the wrapped stream's TLS handshake has completed (wrap
     /// established streams: close_notify means nothing before it).
     pub fn is_handshake_complete(&self) -> bool {
@@ -218,7 +228,9 @@ impl<S: TlsBackend> GracefulStream<S> {
         if self.core.error.is_none() {
             self.core.error = Some(error);
         }
-        self.stored_error()
+        let error = self.stored_error();
+        self.report_end(|| Ended::Failed(error.clone()));
+        error
     }
 
     /// The sticky error. `Closed` if the machine failed without one (which

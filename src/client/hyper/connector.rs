@@ -1,0 +1,299 @@
+//! [`HttpsConnector`]: hyper-util's legacy `Client` connects through it.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::Uri;
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::report::trace_end;
+use super::{ConnectionEnd, ConnectionInfo, HttpsStream};
+use crate::client::{ConnectError, Connector, SessionCache};
+use crate::Config;
+
+/// What TCP connect plus the TLS handshake may take by default.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+type EndHook = Arc<dyn Fn(&ConnectionEnd) + Send + Sync>;
+
+/// A `tower_service::Service<Uri>` for hyper-util's legacy `Client`: TCP,
+/// then a rustls handshake (ALPN `h2`, `http/1.1`) whose sessions follow a
+/// [`SessionCache`], and every connection a
+/// [`GracefulStream`](crate::GracefulStream).
+///
+/// ```no_run
+/// # async fn demo(config: rustls::ClientConfig) -> Result<(), Box<dyn std::error::Error>> {
+/// use graceful_tls::client::HttpsConnector;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+///
+/// let connector = HttpsConnector::new(config)
+///     .on_end(|end| eprintln!("{end}")); // e.g. "connection 1 to example.com (…) TLSv1.3 full h2: peer-closed-first"
+/// let client: Client<_, String> = Client::builder(TokioExecutor::new()).build(connector);
+/// let response = client.get("https://example.com/".parse()?).await?;
+/// drop(client); // idle pooled connections send close_notify
+/// # Ok(()) }
+/// ```
+///
+/// * The URI must be `https` with a host; the port defaults to 443. The
+///   host is the server name: verified, sent as SNI when it is a DNS name
+///   (an IP address is verified against the certificate's IP SANs, with no
+///   SNI), and the session cache's key.
+/// * [`connect_to`](Self::connect_to) dials another address (a test server,
+///   a load balancer's node) while the URI's host is still verified.
+/// * TCP connect and handshake together are bounded by
+///   [`connect_timeout`](Self::connect_timeout) (10 s by default).
+/// * Each connection's end is reported once, with its outcome: to the
+///   [`on_end`](Self::on_end) hook and, with the `tracing` feature, as an
+///   `info` event of target `graceful_tls::client`. Idle connections that
+///   the pool drops (e.g. when the `Client` is dropped) are shut down by
+///   hyper or dropped, and send close_notify either way.
+///
+/// Cloning is cheap: clones share the cache, the hook and the id counter.
+#[derive(Clone)]
+pub struct HttpsConnector {
+    connector: Connector,
+    connect_to: Option<SocketAddr>,
+    connect_timeout: Duration,
+    token: CancellationToken,
+    on_end: Option<EndHook>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl HttpsConnector {
+    /// A connector for `config`, with its ALPN protocols set to `h2` and
+    /// `http/1.1`, and a new [`SessionCache`].
+    pub fn new(config: ClientConfig) -> Self {
+        Self::with_session_cache(config, SessionCache::new())
+    }
+
+    /// A connector for `config` (ALPN set to `h2`, `http/1.1`) whose
+    /// sessions follow `cache`.
+    pub fn with_session_cache(mut config: ClientConfig, cache: SessionCache) -> Self {
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        HttpsConnector {
+            connector: Connector::new(config, cache),
+            connect_to: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            token: CancellationToken::new(),
+            on_end: None,
+            next_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// Dials `addr` for every URI, whatever its host (which is still the
+    /// server name verified and sent as SNI).
+    pub fn connect_to(mut self, addr: SocketAddr) -> Self {
+        self.connect_to = Some(addr);
+        self
+    }
+
+    /// Bounds TCP connect plus the TLS handshake (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The deadlines each connection closes within.
+    pub fn stream_config(mut self, config: Config) -> Self {
+        self.connector = self.connector.stream_config(config);
+        self
+    }
+
+    /// Every connection's cancellation token is a child of `token`:
+    /// cancelling it ends pending reads on all of them.
+    pub fn token(mut self, token: CancellationToken) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// Calls `hook` once per connection, when it ends (from whichever task
+    /// ends it; keep it short). Replaces an earlier hook.
+    pub fn on_end(mut self, hook: impl Fn(&ConnectionEnd) + Send + Sync + 'static) -> Self {
+        self.on_end = Some(Arc::new(hook));
+        self
+    }
+
+    /// The session cache (to [`forget`](SessionCache::forget) a server).
+    pub fn session_cache(&self) -> &SessionCache {
+        self.connector.session_cache()
+    }
+
+    /// Connects to `uri`'s host (or the `connect_to` address) and
+    /// handshakes.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError`], naming the cause: no host, not https, an invalid
+    /// server name, resolution, TCP, the handshake, or the timeout.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Dropping the future drops the connection attempt; nothing is cached
+    /// or reported for it.
+    pub async fn connect(&self, uri: Uri) -> Result<HttpsStream, ConnectError> {
+        let target = Target::of(&uri)?;
+        let addr_text = match self.connect_to {
+            Some(addr) => addr.to_string(),
+            None => format!("{}:{}", target.host, target.port),
+        };
+        let connected = tokio::time::timeout(self.connect_timeout, async {
+            let tcp = self.tcp(&target).await?;
+            let peer = tcp.peer_addr().map_err(|source| ConnectError::Connect {
+                addr: addr_text.clone(),
+                source,
+            })?;
+            let stream = self
+                .connector
+                .connect(target.name.clone(), tcp, self.token.child_token())
+                .await?;
+            Ok::<_, ConnectError>((stream, peer))
+        })
+        .await;
+        let (mut stream, peer) = match connected {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(ConnectError::Timeout {
+                    addr: addr_text,
+                    after: self.connect_timeout,
+                })
+            }
+        };
+        let tls = stream.get_ref().get_ref().1;
+        let info = ConnectionInfo {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            server_name: target.host.clone(),
+            peer,
+            version: stream.protocol_version(),
+            handshake: stream.handshake_kind(),
+            h2: tls.alpn_protocol() == Some(b"h2"),
+        };
+        let hook = self.on_end.clone();
+        let report = info.clone();
+        let handshaken = Instant::now();
+        stream.on_end(move |ended, stats| {
+            let end = ConnectionEnd {
+                info: report,
+                ended: ended.clone(),
+                stats,
+                lifetime: handshaken.elapsed(),
+            };
+            trace_end(&end);
+            if let Some(hook) = hook {
+                hook(&end);
+            }
+        });
+        Ok(HttpsStream::new(stream, info))
+    }
+
+    /// The TCP connection: to `connect_to`, or to each address the host
+    /// resolves to in turn.
+    async fn tcp(&self, target: &Target) -> Result<TcpStream, ConnectError> {
+        let addrs: Vec<SocketAddr> = match self.connect_to {
+            Some(addr) => vec![addr],
+            None => {
+                let resolve = format!("{}:{}", target.host, target.port);
+                let found = tokio::net::lookup_host((target.host.as_str(), target.port))
+                    .await
+                    .map_err(|source| ConnectError::Resolve {
+                        target: resolve.clone(),
+                        source,
+                    })?
+                    .collect::<Vec<_>>();
+                if found.is_empty() {
+                    return Err(ConnectError::Resolve {
+                        target: resolve,
+                        source: io::Error::new(io::ErrorKind::NotFound, "no address"),
+                    });
+                }
+                found
+            }
+        };
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(tcp) => {
+                    // Requests are small writes: do not let Nagle delay them.
+                    let _ = tcp.set_nodelay(true);
+                    return Ok(tcp);
+                }
+                Err(source) => last = Some((addr, source)),
+            }
+        }
+        let (addr, source) = last.expect("at least one address");
+        Err(ConnectError::Connect {
+            addr: addr.to_string(),
+            source,
+        })
+    }
+}
+
+/// What a URI says to connect to.
+struct Target {
+    /// The host without IPv6 brackets.
+    host: String,
+    port: u16,
+    name: ServerName<'static>,
+}
+
+impl Target {
+    fn of(uri: &Uri) -> Result<Target, ConnectError> {
+        let text = || uri.to_string();
+        let host = match uri.host() {
+            Some(host) if !host.is_empty() => host,
+            _ => return Err(ConnectError::NoHost { uri: text() }),
+        };
+        if uri.scheme_str() != Some("https") {
+            return Err(ConnectError::NotHttps { uri: text() });
+        }
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host)
+            .to_owned();
+        let name = ServerName::try_from(host.clone())
+            .map_err(|_| ConnectError::InvalidServerName { host: host.clone() })?;
+        Ok(Target {
+            host,
+            port: uri.port_u16().unwrap_or(443),
+            name,
+        })
+    }
+}
+
+impl tower_service::Service<Uri> for HttpsConnector {
+    type Response = HttpsStream;
+    type Error = ConnectError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpsStream, ConnectError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { this.connect(uri).await })
+    }
+}
+
+impl fmt::Debug for HttpsConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpsConnector")
+            .field("connector", &self.connector)
+            .field("connect_to", &self.connect_to)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("on_end", &self.on_end.is_some())
+            .finish_non_exhaustive()
+    }
+}
