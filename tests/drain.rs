@@ -102,6 +102,7 @@ async fn drain_with_idle_busy_slow_and_stalled_peers() {
 
     assert_eq!(report.connections.len(), conns.len());
     let by_id: HashMap<u64, _> = report.connections.iter().map(|c| (c.id, c)).collect();
+    assert_eq!(by_id.len(), conns.len(), "connection ids must be distinct");
     for conn in conns {
         let saw = conn.task.await.expect("peer task");
         let entry = by_id[&conn.id];
