@@ -12,7 +12,8 @@
 //! Routes: `GET /` answers `hello`; `GET /slow?ms=N` answers `done` after N
 //! ms; `GET /stream` sends `tick` every 100 ms until the connection ends;
 //! `GET /ws` is a WebSocket that sends `tick` every 100 ms; `GET /ready`
-//! answers 503 once the drain began (a readiness probe).
+//! answers 503 once the drain began (a readiness probe); `POST /upload`
+//! reads the whole body and answers its length.
 
 mod axum_app;
 mod common;

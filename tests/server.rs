@@ -264,6 +264,45 @@ async fn stream_and_websocket_cut_at_deadline_with_close_notify() {
     assert!(took < drain_timeout + FLUSH, "took {took:?}");
 }
 
+/// Requests still half sent when the drain begins (a request head cut
+/// mid-line, an upload that stops after 3 of its 100 bytes) hold nothing:
+/// the deadline cuts them with close_notify, each gets a typed end in the
+/// report (forced), and the drain keeps its bound.
+#[tokio::test]
+async fn half_sent_requests_are_cut_at_the_deadline_with_close_notify() {
+    let drain_timeout = Duration::from_millis(500);
+    let server = start(drain_timeout, Duration::from_secs(10)).await;
+    let mut clients = Vec::new();
+    for request in [
+        "GET /slow?ms=1 HTTP/1.1\r\nhost: loc",
+        "POST /upload HTTP/1.1\r\nhost: localhost\r\ncontent-length: 100\r\n\r\nabc",
+    ] {
+        let mut tls = connect(server.addr, b"http/1.1").await;
+        send(&mut tls, request).await;
+        clients.push(tokio::spawn(async move {
+            let saw = peer_read_to_end(&mut tls).await;
+            let _ = tls.shutdown().await;
+            saw
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (report, took) = server.drain().await;
+    for client in clients {
+        let saw = client.await.expect("client");
+        assert!(matches!(saw, PeerSaw::CloseNotify(_)), "{saw:?}");
+    }
+    assert_eq!(report.connections.len(), 2, "{report}");
+    assert_eq!(report.forced(), 2, "{report}");
+    for conn in &report.connections {
+        assert!(
+            matches!(conn.ended.close_outcome(), Some(o) if o.close_notify_flushed()),
+            "{report}"
+        );
+    }
+    assert!(took >= drain_timeout, "cut before the deadline: {took:?}");
+    assert!(took < drain_timeout + FLUSH, "took {took:?}");
+}
+
 /// A client that stalls mid-handshake blocks neither accepting (another
 /// client is served meanwhile) nor the drain (it ends at the handshake
 /// timeout, long before the drain timeout), and is reported

@@ -1,5 +1,6 @@
 //! The axum app of `examples/axum_server.rs`, shared with
-//! `tests/server.rs`: `/`, `/slow?ms=N`, `/stream`, `/ws`, `/ready`.
+//! `tests/server.rs`: `/`, `/slow?ms=N`, `/stream`, `/ws`, `/ready`,
+//! `/upload`.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use graceful_tls::server::Readiness;
 
@@ -21,7 +22,8 @@ pub const TICK: Duration = Duration::from_millis(100);
 /// The routes: `GET /` answers `hello`; `GET /slow?ms=N` answers `done`
 /// after N ms; `GET /stream` sends `tick\n` every 100 ms until the
 /// connection ends; `GET /ws` (WebSocket) sends a `tick` message every
-/// 100 ms; `GET /ready` answers 200, or 503 once the server drains.
+/// 100 ms; `GET /ready` answers 200, or 503 once the server drains;
+/// `POST /upload` reads the whole body and answers its length.
 pub fn app(readiness: Readiness) -> Router {
     Router::new()
         .route("/", get(|| async { "hello" }))
@@ -29,6 +31,10 @@ pub fn app(readiness: Readiness) -> Router {
         .route("/stream", get(stream))
         .route("/ws", get(ws))
         .route("/ready", get(ready))
+        .route(
+            "/upload",
+            post(|body: axum::body::Bytes| async move { format!("{} bytes", body.len()) }),
+        )
         .with_state(readiness)
 }
 
