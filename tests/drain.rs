@@ -294,3 +294,25 @@ async fn empty_set_drains_at_once() {
     assert_eq!(report.elapsed, Duration::ZERO);
     assert_eq!(report.to_string(), "connections=0");
 }
+
+/// A handshake that never completes (a client that stalled mid-handshake)
+/// is dropped at the set's handshake timeout, counted from registration,
+/// and reported `handshake-timeout`: it does not hold the drain until its
+/// deadline.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_handshake_ends_at_the_handshake_timeout() {
+    let set = ConnectionSet::new().with_handshake_timeout(Duration::from_secs(2));
+    let stalled =
+        std::future::pending::<Result<common::Tls<tokio::io::DuplexStream>, std::io::Error>>();
+    set.spawn_handshake(None, stalled, |_, _| Box::pin(async {}))
+        .expect("admitted");
+    let started = Instant::now();
+    let report = set.drain(Duration::from_secs(10)).await;
+    assert_eq!(started.elapsed(), Duration::from_secs(2), "{report}");
+    assert_eq!(report.connections.len(), 1, "{report}");
+    assert!(
+        matches!(report.connections[0].ended, Ended::HandshakeTimeout),
+        "{report}"
+    );
+    assert_eq!(report.forced(), 0, "{report}");
+}

@@ -84,3 +84,40 @@ async fn duration_max_timeouts_neither_overflow_nor_expire_early() {
         drop(w.peer);
     }
 }
+
+/// A drain's force bounds every step that comes after it by `forced_at +
+/// flush_timeout`. Here the handler's close began its flush when the drain
+/// signalled, before the force; the peer vanished, so that flush times out
+/// after the force, and the shutdown step that follows would otherwise get
+/// a whole flush_timeout of its own. The drain returns at exactly
+/// `timeout + flush_timeout`.
+#[tokio::test(start_paused = true)]
+async fn a_drain_force_bounds_the_steps_after_it() {
+    for (side, version) in cases() {
+        let w = wired(side, version, 1024).await;
+        let set = graceful_tls::ConnectionSet::with_config(config(1000, 10_000));
+        let tap = w.our_tap.clone();
+        let (filled_tx, filled) = tokio::sync::oneshot::channel();
+        set.spawn(w.ours, None, move |stream, signal| {
+            Box::pin(async move {
+                fill(stream).await;
+                tap.vanish();
+                let _ = filled_tx.send(());
+                signal.begun().await;
+                let _ = stream.close().await;
+            })
+        })
+        .expect("admitted");
+        filled.await.expect("handler filled the transport");
+        let started = Instant::now();
+        let report = set.drain(Duration::from_millis(500)).await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(500 + 1000),
+            "{side:?} {version:?}: {report}"
+        );
+        assert_eq!(report.connections.len(), 1, "{report}");
+        assert_eq!(report.forced(), 1, "{report}");
+        drop(w.peer);
+    }
+}
