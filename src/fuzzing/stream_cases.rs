@@ -66,50 +66,54 @@ pub enum Case {
 }
 
 impl Case {
-    /// Every case.
-    pub const ALL: [Case; 17] = [
-        Case::FloodDiscardedAcrossPolls,
-        Case::FloodOutlastedDeadline,
-        Case::BudgetSpentInClose,
-        Case::FloodStarvedDeadline,
-        Case::GarbageFailedUs,
-        Case::ForgedCloseNotifyRejected,
-        Case::DataBeforeFailure,
-        Case::AlertFailedUs,
-        Case::KeyUpdateDuringClose,
-        Case::TicketsDuringClose,
-        Case::SplitCloseNotifySeen,
-        Case::DataAfterCloseNotifyIgnored,
-        Case::HalfOpenFlushTimeout,
-        Case::HalfOpenPeerTimeout,
-        Case::StalledShutdownBounded,
-        Case::CutShortWait,
-        Case::CutShortFlush,
-    ];
-
-    /// Its position in [`Case::ALL`]: an exhaustive `match`, so that a new
-    /// case does not compile until it has a position, and the test below
-    /// checks that `ALL` lists each at its position.
-    pub const fn index(self) -> usize {
-        match self {
-            Case::FloodDiscardedAcrossPolls => 0,
-            Case::FloodOutlastedDeadline => 1,
-            Case::BudgetSpentInClose => 2,
-            Case::FloodStarvedDeadline => 3,
-            Case::GarbageFailedUs => 4,
-            Case::ForgedCloseNotifyRejected => 5,
-            Case::DataBeforeFailure => 6,
-            Case::AlertFailedUs => 7,
-            Case::KeyUpdateDuringClose => 8,
-            Case::TicketsDuringClose => 9,
-            Case::SplitCloseNotifySeen => 10,
-            Case::DataAfterCloseNotifyIgnored => 11,
-            Case::HalfOpenFlushTimeout => 12,
-            Case::HalfOpenPeerTimeout => 13,
-            Case::StalledShutdownBounded => 14,
-            Case::CutShortWait => 15,
-            Case::CutShortFlush => 16,
+    /// Every case, in declaration order.
+    // Built by following `after`, whose exhaustive `match` makes a new case
+    // a compile error until it is placed in the chain; a wrong length fails
+    // to compile too.
+    pub const ALL: [Case; 17] = {
+        let mut all = [Case::FloodDiscardedAcrossPolls; 17];
+        let mut i = 1;
+        while i < all.len() {
+            all[i] = match all[i - 1].after() {
+                Some(next) => next,
+                None => panic!("Case::ALL is longer than the enum"),
+            };
+            i += 1;
         }
+        assert!(
+            all[all.len() - 1].after().is_none(),
+            "Case::ALL misses a case"
+        );
+        all
+    };
+
+    /// The next case in declaration order.
+    const fn after(self) -> Option<Case> {
+        match self {
+            Case::FloodDiscardedAcrossPolls => Some(Case::FloodOutlastedDeadline),
+            Case::FloodOutlastedDeadline => Some(Case::BudgetSpentInClose),
+            Case::BudgetSpentInClose => Some(Case::FloodStarvedDeadline),
+            Case::FloodStarvedDeadline => Some(Case::GarbageFailedUs),
+            Case::GarbageFailedUs => Some(Case::ForgedCloseNotifyRejected),
+            Case::ForgedCloseNotifyRejected => Some(Case::DataBeforeFailure),
+            Case::DataBeforeFailure => Some(Case::AlertFailedUs),
+            Case::AlertFailedUs => Some(Case::KeyUpdateDuringClose),
+            Case::KeyUpdateDuringClose => Some(Case::TicketsDuringClose),
+            Case::TicketsDuringClose => Some(Case::SplitCloseNotifySeen),
+            Case::SplitCloseNotifySeen => Some(Case::DataAfterCloseNotifyIgnored),
+            Case::DataAfterCloseNotifyIgnored => Some(Case::HalfOpenFlushTimeout),
+            Case::HalfOpenFlushTimeout => Some(Case::HalfOpenPeerTimeout),
+            Case::HalfOpenPeerTimeout => Some(Case::StalledShutdownBounded),
+            Case::StalledShutdownBounded => Some(Case::CutShortWait),
+            Case::CutShortWait => Some(Case::CutShortFlush),
+            Case::CutShortFlush => None,
+        }
+    }
+
+    /// Its position in [`Case::ALL`] (the declaration order, which `ALL`
+    /// follows: the test below checks it).
+    pub const fn index(self) -> usize {
+        self as usize
     }
 }
 

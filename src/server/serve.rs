@@ -106,8 +106,14 @@ where
 /// ([`abort_on`](Self::abort_on)) fires during the drain, after forcing
 /// every connection (close_notify, within `flush_timeout`).
 ///
-/// Without a shutdown signal it serves until dropped. Dropping it aborts
-/// every connection in the background (close_notify, no report).
+/// Without a shutdown signal it serves until dropped.
+///
+/// # Cancellation safety
+///
+/// Dropping the future (say, in a `select!` that another branch won) stops
+/// accepting and aborts every connection in the background: each still
+/// gets close_notify within `flush_timeout`, but nobody gets the report.
+/// Use [`abort_on`](Self::abort_on) to force an end and still get it.
 #[must_use = "a Serve does nothing until awaited"]
 pub struct Serve<H> {
     listener: TcpListener,
