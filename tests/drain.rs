@@ -316,3 +316,53 @@ async fn a_stalled_handshake_ends_at_the_handshake_timeout() {
     );
     assert_eq!(report.forced(), 0, "{report}");
 }
+
+/// A stream lent by value (`spawn_lent`, as the HTTP server lends it to
+/// hyper): the handler writes through the `LentStream` and shuts it down,
+/// which only flushes while the handler runs; once the handler returned
+/// and dropped the handle, the set takes the stream back and closes it
+/// itself, waiting for the client's close_notify: `peer-confirmed`, not
+/// `not-awaited`.
+#[tokio::test(start_paused = true)]
+async fn a_lent_stream_is_taken_back_and_closed_with_a_wait_for_the_peer() {
+    use tokio::io::AsyncWriteExt;
+    for version in VERSIONS {
+        let set = ConnectionSet::new();
+        let (client, server) = common::duplex_pair(version, 16 * 1024).await;
+        let handshake = std::future::ready(Ok::<_, std::io::Error>(server));
+        set.spawn_lent(None, handshake, |mut io, signal| async move {
+            io.write_all(b"hello")
+                .await
+                .expect("write through the lent stream");
+            signal.begun().await;
+            io.shutdown().await.expect("a lent shutdown only flushes");
+            assert!(
+                io.with_stream(|s| s.state().close_step().is_none())
+                    .expect("still lent"),
+                "the handler's shutdown must not start the close"
+            );
+        })
+        .expect("admitted");
+        let peer = tokio::spawn(async move {
+            let mut tls = common::Tls::from(client);
+            let saw = common::peer_read_to_end(&mut tls).await;
+            let _ = tls.shutdown().await;
+            saw
+        });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let report = set.drain(Duration::from_secs(5)).await;
+        assert_eq!(
+            peer.await.expect("peer"),
+            PeerSaw::CloseNotify(b"hello".to_vec())
+        );
+        assert_eq!(report.connections.len(), 1, "{report}");
+        assert!(
+            matches!(
+                report.connections[0].ended,
+                Ended::Closed(CloseOutcome::PeerConfirmed)
+            ),
+            "{version:?}: {report}"
+        );
+        assert_eq!(report.forced(), 0, "{report}");
+    }
+}

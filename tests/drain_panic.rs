@@ -46,9 +46,14 @@ async fn a_panicking_handler_is_caught_closed_and_reported() {
     for saw in saw {
         assert_eq!(saw, PeerSaw::CloseNotify(b"hello".to_vec()));
     }
-    let mut panicked: Vec<bool> = report.connections.iter().map(|c| c.panicked).collect();
+    // Ids count from 1 in registration order: the second one panicked.
+    let mut panicked: Vec<(u64, bool)> = report
+        .connections
+        .iter()
+        .map(|c| (c.id, c.panicked))
+        .collect();
     panicked.sort();
-    assert_eq!(panicked, [false, true]);
+    assert_eq!(panicked, [(1, false), (2, true)]);
     assert!(report
         .connections
         .iter()
