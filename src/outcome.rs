@@ -84,8 +84,10 @@ pub enum CloseOutcome {
     /// began closing, or while our flush was still running); we answered
     /// with ours.
     PeerClosedFirst,
-    /// We sent close_notify; `peer_close_timeout` is zero, so we did not wait
-    /// for the peer's.
+    /// We sent close_notify and did not wait for the peer's: either
+    /// `peer_close_timeout` is zero, or the close was one that never waits
+    /// (`poll_shutdown`, a drop's background finish, a
+    /// [`ConnectionSet`](crate::ConnectionSet) forcing at its deadline).
     NotAwaited,
     /// We sent close_notify; the peer did not answer within
     /// `peer_close_timeout`, or before the wait was cut short (by
