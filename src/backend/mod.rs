@@ -13,6 +13,7 @@ mod openssl;
 mod rustls;
 mod version;
 
+pub(crate) use self::rustls::is_rustls_error;
 pub use handshake::HandshakeKind;
 pub use version::TlsVersion;
 

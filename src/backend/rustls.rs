@@ -38,13 +38,15 @@ fn classify_error(error: &io::Error) -> ErrorClass {
     }
 }
 
-/// Whether `error` (from a tokio-rustls stream or handshake) is a failure of
-/// rustls itself (a fatal alert sent or received, a bad record, a rejected
-/// certificate), by type.
-pub(super) fn is_rustls_error(error: &io::Error) -> bool {
-    error
-        .get_ref()
-        .is_some_and(|inner| inner.is::<rustls::Error>())
+/// Whether `error` (from a tokio-rustls stream or handshake, or a
+/// `rustls::Error` itself) is a failure of rustls itself (a fatal alert sent
+/// or received, a bad record, a rejected certificate), by type.
+pub(crate) fn is_rustls_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    error.is::<rustls::Error>()
+        || error
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 fn handshake_kind(kind: Option<rustls::HandshakeKind>) -> Option<HandshakeKind> {

@@ -1,6 +1,7 @@
 //! [`SessionPolicy`]: which ends make a [`SessionCache`](super::SessionCache)
 //! forget a server's sessions.
 
+use crate::backend::is_rustls_error;
 use crate::{CloseOutcome, Ended, Error};
 
 /// Which ends of a connection make a [`SessionCache`](super::SessionCache)
@@ -32,21 +33,22 @@ impl SessionPolicy {
     /// Whether a connection that ended so makes the cache forget its
     /// server's sessions.
     pub fn forgets(&self, ended: &Ended) -> bool {
-        let fatal = match ended {
+        let strict = *self == SessionPolicy::Strict;
+        match ended {
             Ended::Failed(Error::Tls(_)) => true,
-            Ended::HandshakeFailed(e) => is_tls_failure(&**e),
-            _ => false,
-        };
-        if fatal || *self == SessionPolicy::FatalAlerts {
-            return fatal;
-        }
-        matches!(
-            ended,
+            Ended::HandshakeFailed(e) => self.forgets_failed_handshake(is_rustls_error(&**e)),
             Ended::Closed(CloseOutcome::PeerEof | CloseOutcome::FlushTimeout)
-                | Ended::Failed(_)
-                | Ended::HandshakeFailed(_)
-                | Ended::Unfinished
-        )
+            | Ended::Failed(_)
+            | Ended::Unfinished => strict,
+            _ => false,
+        }
+    }
+
+    /// [`forgets`](Self::forgets) for a failed handshake: a TLS failure
+    /// (a fatal alert, a rejected certificate) always forgets; any other
+    /// failure only under `Strict`.
+    pub(super) fn forgets_failed_handshake(&self, tls_failure: bool) -> bool {
+        tls_failure || *self == SessionPolicy::Strict
     }
 
     /// The kebab-case name: `fatal-alerts` or `strict`.
@@ -56,18 +58,6 @@ impl SessionPolicy {
             SessionPolicy::Strict => "strict",
         }
     }
-}
-
-/// Whether a handshake error is the TLS library's own (by type: a
-/// `rustls::Error`, bare or inside the `io::Error` tokio-rustls returns).
-pub(super) fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
-    if error.is::<rustls::Error>() {
-        return true;
-    }
-    error
-        .downcast_ref::<std::io::Error>()
-        .and_then(|io| io.get_ref())
-        .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 #[cfg(test)]

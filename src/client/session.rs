@@ -10,6 +10,7 @@ use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 
 use super::SessionPolicy;
+use crate::backend::is_rustls_error;
 use crate::{Ended, GracefulStream, TlsBackend};
 
 /// How many servers [`SessionCache::new`] remembers, as rustls' own default
@@ -180,20 +181,14 @@ impl SessionCache {
     /// failure, such as a rejected certificate or a fatal alert, always
     /// forgets). Returns whether it forgot.
     pub fn handshake_failed(&self, name: &ServerName<'_>, error: &std::io::Error) -> bool {
-        let ended = Ended::HandshakeFailed(Arc::new(clone_io_error(error)));
-        self.record_end(name, &ended)
-    }
-}
-
-/// The kind and, for TLS failures, the `rustls::Error` of `error` (the
-/// policy looks at nothing else).
-fn clone_io_error(error: &std::io::Error) -> std::io::Error {
-    match error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
-        Some(tls) => std::io::Error::new(error.kind(), tls.clone()),
-        None => std::io::Error::from(error.kind()),
+        let forget = self
+            .inner
+            .policy
+            .forgets_failed_handshake(is_rustls_error(error));
+        if forget {
+            self.forget(name);
+        }
+        forget
     }
 }
 

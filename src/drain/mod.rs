@@ -114,7 +114,7 @@ impl ConnectionSet {
             return Err(Refused { inner: stream });
         };
         let handshake = Box::pin(std::future::ready(Ok(tls)));
-        self.start(id, peer, running, handshake, handler);
+        self.start(id, peer, running, |task| task.run(handshake, handler));
         Ok(id)
     }
 
@@ -149,7 +149,7 @@ impl ConnectionSet {
             return Err(Refused { inner: handshake });
         };
         let handshake = Box::pin(async move { handshake.await.map_err(Into::into) });
-        self.start(id, peer, running, handshake, handler);
+        self.start(id, peer, running, |task| task.run(handshake, handler));
         Ok(id)
     }
 
@@ -194,16 +194,7 @@ impl ConnectionSet {
             return Err(Refused { inner: handshake });
         };
         let handshake: Handshake<S> = Box::pin(async move { handshake.await.map_err(Into::into) });
-        let task = Task::new(
-            id,
-            peer,
-            self.shared.clone(),
-            self.shared.handshake_timeout(),
-        );
-        tokio::spawn(async move {
-            task.run_lent(handshake, handler).await;
-            drop(running);
-        });
+        self.start(id, peer, running, |task| task.run_lent(handshake, handler));
         Ok(id)
     }
 
@@ -270,27 +261,18 @@ impl ConnectionSet {
 
     /// Spawns connection `id`'s task; `running` keeps the tracker waiting
     /// for it until it ends.
-    fn start<S, H>(
+    fn start<F>(
         &self,
         id: u64,
         peer: Option<SocketAddr>,
         running: TaskTrackerToken,
-        handshake: Handshake<S>,
-        handler: H,
+        run: impl FnOnce(Task) -> F,
     ) where
-        S: TlsBackend + Send + 'static,
-        H: for<'a> FnOnce(&'a mut GracefulStream<S>, ShutdownSignal) -> HandlerFuture<'a>
-            + Send
-            + 'static,
+        F: Future<Output = ()> + Send + 'static,
     {
-        let task = Task::new(
-            id,
-            peer,
-            self.shared.clone(),
-            self.shared.handshake_timeout(),
-        );
+        let run = run(Task::new(id, peer, self.shared.clone()));
         tokio::spawn(async move {
-            task.run(handshake, handler).await;
+            run.await;
             drop(running);
         });
     }

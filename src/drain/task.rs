@@ -35,8 +35,6 @@ pub(super) struct Task {
     peer: Option<SocketAddr>,
     shared: Arc<Shared>,
     started: Instant,
-    /// Bounds the handshake, counted from registration.
-    handshake_timeout: Option<std::time::Duration>,
 }
 
 /// How the handler ended.
@@ -60,18 +58,12 @@ struct Marks {
 }
 
 impl Task {
-    pub(super) fn new(
-        id: u64,
-        peer: Option<SocketAddr>,
-        shared: Arc<Shared>,
-        handshake_timeout: Option<std::time::Duration>,
-    ) -> Self {
+    pub(super) fn new(id: u64, peer: Option<SocketAddr>, shared: Arc<Shared>) -> Self {
         Task {
             id,
             peer,
             shared,
             started: Instant::now(),
-            handshake_timeout,
         }
     }
 
@@ -145,8 +137,9 @@ impl Task {
         let force = &self.shared.force;
         // The clock decides (src/deadline.rs), so a handshake trickled byte
         // by byte cannot outlive its timeout.
+        // Counted from registration (`started`).
         let timeout = async {
-            match self.handshake_timeout {
+            match self.shared.handshake_timeout() {
                 Some(timeout) => {
                     Deadline::new(crate::deadline::saturating_after(self.started, timeout)).await
                 }

@@ -182,14 +182,10 @@ impl<S: TlsBackend> GracefulStream<S> {
     /// the error, as it does before an EOF or a cancellation, so that
     /// whether the peer's last data arrives does not depend on how TCP
     /// segmented it. No transport I/O.
+    /// (The machine has failed, so an end `read_end` finds changes nothing.)
     fn decrypted_before_failure(&mut self, buf: &mut ReadBuf<'_>) -> Option<ReadOutcome> {
-        match self.get_mut().read_buffered(buf.initialize_unfilled()) {
-            Buffered::Data(n) => {
-                buf.advance(n);
-                Some(ReadOutcome::Data(n))
-            }
-            _ => None,
-        }
+        self.read_end(buf)
+            .filter(|outcome| matches!(outcome, ReadOutcome::Data(_)))
     }
 
     /// After cancellation: plaintext already decrypted, else the end the TLS
