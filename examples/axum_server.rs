@@ -40,10 +40,10 @@ async fn main() -> ExitCode {
     };
     let readiness = Readiness::new();
     let report = graceful_tls::server::serve(listener, tls, axum_app::app(readiness.clone()))
-        .handshake_timeout(args.handshake_timeout)
-        .drain_timeout(args.drain_timeout)
-        .close_config(args.tls.graceful_config())
-        .readiness(&readiness)
+        .with_handshake_timeout(args.handshake_timeout)
+        .with_drain_timeout(args.drain_timeout)
+        .with_close_config(args.tls.graceful_config())
+        .with_readiness(&readiness)
         .with_graceful_shutdown(shutdown.drain.cancelled_owned())
         .abort_on(shutdown.abort.cancelled_owned())
         .await;

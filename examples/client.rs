@@ -190,7 +190,7 @@ async fn main() -> ExitCode {
         SessionPolicy::FatalAlerts
     };
     let connector = Connector::new((*tls).clone(), SessionCache::new().with_policy(policy))
-        .stream_config(args.tls.graceful_config());
+        .with_stream_config(args.tls.graceful_config());
 
     let token = CancellationToken::new();
     cancel_on_signal(&token);

@@ -245,7 +245,7 @@ async fn drop_without_close(demo: &Demo) -> Row {
 /// 5. The peer never reads: once the TCP buffers are full, nothing more can
 ///    be written, close_notify included.
 async fn stalled_peer(demo: &Demo) -> Row {
-    let config = Config::default().flush_timeout(Duration::from_millis(500));
+    let config = Config::default().with_flush_timeout(Duration::from_millis(500));
     let (mut client, mut peer) = demo.connect(config).await;
     let chunk = vec![0x5a; 64 * 1024];
     // Writes block once the buffers are full: give them 300 ms.
@@ -263,7 +263,7 @@ async fn stalled_peer(demo: &Demo) -> Row {
 /// 6. The peer reads everything but never sends close_notify, and keeps the
 ///    socket open until the client's close returned.
 async fn silent_peer(demo: &Demo) -> Row {
-    let config = Config::default().peer_close_timeout(Duration::from_millis(300));
+    let config = Config::default().with_peer_close_timeout(Duration::from_millis(300));
     let (mut client, mut peer) = demo.connect(config).await;
     let client_side = async {
         send(&mut client, b"anyone there?").await;

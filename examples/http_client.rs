@@ -33,7 +33,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use common::{say, ArgsError, Flags, TlsOptions};
-use graceful_tls::client::{ConnectionEnd, ConnectionInfo, HttpsConnector};
+use graceful_tls::client::{ConnectionInfo, HttpsConnector};
+use graceful_tls::ConnectionReport;
 use hyper::body::{Body, Incoming};
 use hyper::Uri;
 use hyper_util::client::legacy::Client;
@@ -127,7 +128,7 @@ async fn main() -> ExitCode {
         }
     };
 
-    let (ends_tx, mut ends) = mpsc::unbounded_channel::<ConnectionEnd>();
+    let (ends_tx, mut ends) = mpsc::unbounded_channel::<ConnectionReport>();
     let mut connector = HttpsConnector::new((*tls).clone()).on_end(move |end| {
         let _ = ends_tx.send(end.clone());
     });
@@ -173,7 +174,7 @@ async fn main() -> ExitCode {
     while ended.len() < seen.len() {
         match tokio::time::timeout_at(deadline, ends.recv()).await {
             Ok(Some(end)) => {
-                ended.insert(end.info.id, end);
+                ended.insert(end.id, end);
             }
             _ => break,
         }
@@ -181,7 +182,7 @@ async fn main() -> ExitCode {
     // Connections that ended before (the server closed them) were reported
     // already; take those too.
     while let Ok(end) = ends.try_recv() {
-        ended.insert(end.info.id, end);
+        ended.insert(end.id, end);
     }
     for (id, end) in &ended {
         say!("connection {id}: {}", end.ended);

@@ -50,9 +50,9 @@ async fn main() -> ExitCode {
         }
     };
     let report = graceful_tls::server::serve_hyper(listener, tls, service_fn(answer))
-        .handshake_timeout(args.handshake_timeout)
-        .drain_timeout(args.drain_timeout)
-        .close_config(args.tls.graceful_config())
+        .with_handshake_timeout(args.handshake_timeout)
+        .with_drain_timeout(args.drain_timeout)
+        .with_close_config(args.tls.graceful_config())
         .with_graceful_shutdown(shutdown.drain.cancelled_owned())
         .abort_on(shutdown.abort.cancelled_owned())
         .await;

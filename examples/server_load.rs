@@ -46,8 +46,8 @@ async fn main() {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(
         graceful_tls::server::serve(listener, server_tls, axum_app::app(Readiness::new()))
-            .drain_timeout(Duration::from_secs(10))
-            .close_config(Config::default())
+            .with_drain_timeout(Duration::from_secs(10))
+            .with_close_config(Config::default())
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .into_future(),
     );

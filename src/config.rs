@@ -9,9 +9,9 @@ use std::time::Duration;
 /// use graceful_tls::Config;
 ///
 /// let config = Config::default()
-///     .flush_timeout(Duration::from_secs(2))
-///     .peer_close_timeout(Duration::ZERO); // do not wait for the peer
-/// assert_eq!(config.get_flush_timeout(), Duration::from_secs(2));
+///     .with_flush_timeout(Duration::from_secs(2))
+///     .with_peer_close_timeout(Duration::ZERO); // do not wait for the peer
+/// assert_eq!(config.flush_timeout(), Duration::from_secs(2));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Config {
@@ -41,7 +41,7 @@ impl Config {
     /// [`CloseOutcome::FlushTimeout`](crate::CloseOutcome::FlushTimeout) and
     /// the transport's write half is shut down anyway. `Duration::ZERO` means
     /// one attempt that does not wait: whatever the transport takes at once.
-    pub fn flush_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_flush_timeout(mut self, timeout: Duration) -> Self {
         self.flush_timeout = timeout;
         self
     }
@@ -57,18 +57,18 @@ impl Config {
     /// [`AsyncWrite::poll_shutdown`](tokio::io::AsyncWrite::poll_shutdown)
     /// never waits for the peer, whatever this says, so that the read half of
     /// a split stream keeps every byte.
-    pub fn peer_close_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_peer_close_timeout(mut self, timeout: Duration) -> Self {
         self.peer_close_timeout = timeout;
         self
     }
 
     /// The configured flush timeout.
-    pub const fn get_flush_timeout(&self) -> Duration {
+    pub const fn flush_timeout(&self) -> Duration {
         self.flush_timeout
     }
 
     /// The configured peer close timeout.
-    pub const fn get_peer_close_timeout(&self) -> Duration {
+    pub const fn peer_close_timeout(&self) -> Duration {
         self.peer_close_timeout
     }
 }

@@ -3,9 +3,10 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod backend;
+pub mod backend;
 pub mod client;
 mod config;
+mod connection_report;
 mod deadline;
 mod drain;
 mod ended;
@@ -21,12 +22,11 @@ pub mod server;
 mod stats;
 mod stream;
 
-pub use backend::{Buffered, ErrorClass, HandshakeKind, TlsBackend, TlsVersion};
+pub use backend::{HandshakeKind, TlsBackend, TlsVersion};
 pub use config::Config;
-pub use drain::ConnectionSet;
-pub use drain::{ConnectionReport, DrainReport, Ended};
-pub use drain::{HandlerFuture, ShutdownSignal};
-pub use drain::{LentStream, Refused};
+pub use connection_report::ConnectionReport;
+pub use drain::{ConnectionSet, DrainReport, HandlerFuture, LentStream, Refused, ShutdownSignal};
+pub use ended::Ended;
 pub use error::Error;
 pub use outcome::{CloseOutcome, ReadOutcome};
 pub use stats::Stats;

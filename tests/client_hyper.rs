@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::Version;
-use graceful_tls::client::{ConnectError, ConnectionEnd, ConnectionInfo, HttpsConnector};
+use graceful_tls::client::{ConnectError, ConnectionInfo, HttpsConnector};
 use graceful_tls::{
-    CancellationToken, CloseOutcome, Ended, GracefulStream, HandshakeKind, ReadOutcome,
+    CancellationToken, CloseOutcome, ConnectionReport, Ended, GracefulStream, HandshakeKind,
+    ReadOutcome,
 };
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -111,7 +112,7 @@ async fn serve_hyper<S: graceful_tls::TlsBackend>(stream: &mut GracefulStream<S>
     };
 }
 
-fn connector(addr: SocketAddr) -> (HttpsConnector, mpsc::UnboundedReceiver<ConnectionEnd>) {
+fn connector(addr: SocketAddr) -> (HttpsConnector, mpsc::UnboundedReceiver<ConnectionReport>) {
     let (tx, ends) = mpsc::unbounded_channel();
     let connector = HttpsConnector::new((*common::client_config(Version::Tls13)).clone())
         .connect_to(addr)
@@ -174,7 +175,7 @@ async fn pooled_connections_end_with_close_notify() {
             assert_eq!(first.handshake, Some(expected), "round {round}");
             drop(client);
             let end = recv(&mut ends).await;
-            assert_eq!(end.info.id, first.id);
+            assert_eq!(end.id, first.id);
             assert!(
                 matches!(end.ended, Ended::Closed(o) if o.close_notify_flushed() && o != CloseOutcome::PeerEof),
                 "h2={h2}: {end}"
@@ -197,7 +198,7 @@ async fn truncating_server_is_reported() {
     let client: Client<_, String> = Client::builder(TokioExecutor::new()).build(connector);
     let info = get(&client).await;
     let end = recv(&mut ends).await;
-    assert_eq!(end.info.id, info.id);
+    assert_eq!(end.id, info.id);
     assert!(
         matches!(end.ended, Ended::Closed(CloseOutcome::PeerEof)),
         "{end}"

@@ -37,7 +37,7 @@ impl Kit {
     fn new(version: Version, policy: SessionPolicy) -> Kit {
         let cache = SessionCache::new().with_policy(policy);
         let connector = Connector::new((*common::client_config(version)).clone(), cache)
-            .stream_config(Config::default().flush_timeout(Duration::from_secs(1)));
+            .with_stream_config(Config::default().with_flush_timeout(Duration::from_secs(1)));
         let (ends_tx, ends) = mpsc::unbounded_channel();
         Kit {
             server: common::server_config(version),

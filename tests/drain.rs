@@ -20,8 +20,8 @@ const FLUSH: Duration = Duration::from_secs(3);
 
 fn config() -> Config {
     Config::default()
-        .flush_timeout(FLUSH)
-        .peer_close_timeout(Duration::from_secs(1))
+        .with_flush_timeout(FLUSH)
+        .with_peer_close_timeout(Duration::from_secs(1))
 }
 
 /// A fast request (2 s of work), a slow one (beyond the deadline) and a big

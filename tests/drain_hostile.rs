@@ -67,8 +67,8 @@ async fn drain_over_tcp_with_flooding_stalled_half_open_and_slow_handshake_peers
     // deadline cut waits for the peer, this drain took the 10 s peer wait.
     const SLACK: Duration = Duration::from_secs(2);
     let config = Config::default()
-        .flush_timeout(FLUSH)
-        .peer_close_timeout(Duration::from_secs(10));
+        .with_flush_timeout(FLUSH)
+        .with_peer_close_timeout(Duration::from_secs(10));
     let mix = [
         (Kind::WellBehaved, 8),
         (Kind::Flood, 2),
@@ -236,8 +236,8 @@ async fn drain_in_memory_returns_exactly_at_timeout_plus_flush() {
     const TIMEOUT: Duration = Duration::from_secs(5);
     const FLUSH: Duration = Duration::from_secs(3);
     let config = Config::default()
-        .flush_timeout(FLUSH)
-        .peer_close_timeout(Duration::from_secs(60));
+        .with_flush_timeout(FLUSH)
+        .with_peer_close_timeout(Duration::from_secs(60));
     let set = ConnectionSet::with_config(config);
     let (big_tx, mut big_rx) = tokio::sync::mpsc::unbounded_channel();
     let register = |server, big: &tokio::sync::mpsc::UnboundedSender<()>| {

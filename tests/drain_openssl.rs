@@ -21,7 +21,7 @@ use tokio_rustls::TlsConnector;
 async fn drain_openssl_connections_idle_busy_and_stalled() {
     let flush = Duration::from_secs(3);
     let deadline = Duration::from_secs(5);
-    let set = ConnectionSet::with_config(Config::default().flush_timeout(flush));
+    let set = ConnectionSet::with_config(Config::default().with_flush_timeout(flush));
     let (started_tx, mut started_rx) = mpsc::unbounded_channel();
     let (unstall_tx, unstall) = watch::channel(false);
     let busy = Request {

@@ -19,8 +19,8 @@ const DEADLINE: Duration = Duration::from_secs(5);
 
 fn config() -> Config {
     Config::default()
-        .flush_timeout(Duration::from_secs(3))
-        .peer_close_timeout(Duration::from_secs(1))
+        .with_flush_timeout(Duration::from_secs(3))
+        .with_peer_close_timeout(Duration::from_secs(1))
 }
 
 /// A handler that does nothing: the set closes the stream at once.

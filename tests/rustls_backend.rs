@@ -32,7 +32,8 @@ mod eof_as_ok {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
-    use graceful_tls::{Buffered, ErrorClass, TlsBackend, TlsVersion};
+    use graceful_tls::backend::{Buffered, ErrorClass};
+    use graceful_tls::{TlsBackend, TlsVersion};
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
     pub struct EofAsOk<S>(pub S);

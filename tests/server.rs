@@ -43,10 +43,10 @@ async fn start(drain_timeout: Duration, handshake_timeout: Duration) -> Server {
         common::server_config(Version::Tls13),
         axum_app::app(readiness.clone()),
     )
-    .drain_timeout(drain_timeout)
-    .handshake_timeout(handshake_timeout)
-    .close_config(Config::default().flush_timeout(FLUSH))
-    .readiness(&readiness)
+    .with_drain_timeout(drain_timeout)
+    .with_handshake_timeout(handshake_timeout)
+    .with_close_config(Config::default().with_flush_timeout(FLUSH))
+    .with_readiness(&readiness)
     .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     Server {
         addr,
@@ -430,7 +430,7 @@ async fn axum_serve_over_graceful_listener_sends_close_notify() {
     let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = tcp.local_addr().expect("addr");
     let listener = GracefulListener::new(tcp, common::server_config(Version::Tls13))
-        .handshake_timeout(Duration::from_secs(5));
+        .with_handshake_timeout(Duration::from_secs(5));
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(
         axum::serve(listener, axum_app::app(Readiness::new()))
@@ -465,7 +465,7 @@ async fn tonic_call_in_flight_completes() {
         common::server_config(Version::Tls13),
         tonic::service::Routes::new(Greeter),
     )
-    .drain_timeout(Duration::from_secs(10))
+    .with_drain_timeout(Duration::from_secs(10))
     .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let server = tokio::spawn(serve.into_future());
 

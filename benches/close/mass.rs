@@ -182,7 +182,7 @@ async fn expect_line(lines: &mut Lines<BufReader<ChildStdout>>, word: &str) -> S
 
 async fn graceful_conn(tls: Server, token: CancellationToken, ready: &AtomicUsize) -> &'static str {
     // Deferred answers arrive after every peer has read: allow for that.
-    let config = Config::default().peer_close_timeout(LIMIT);
+    let config = Config::default().with_peer_close_timeout(LIMIT);
     let mut stream = GracefulStream::with_config(tls, token, config);
     ready.fetch_add(1, Ordering::Relaxed);
     let mut buf = [0u8; 1024];

@@ -114,10 +114,10 @@ impl TlsOptions {
     pub fn graceful_config(&self) -> Config {
         let mut config = Config::default();
         if let Some(timeout) = self.flush_timeout {
-            config = config.flush_timeout(timeout);
+            config = config.with_flush_timeout(timeout);
         }
         if let Some(timeout) = self.peer_close_timeout {
-            config = config.peer_close_timeout(timeout);
+            config = config.with_peer_close_timeout(timeout);
         }
         config
     }

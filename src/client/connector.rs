@@ -46,7 +46,7 @@ impl Connector {
     }
 
     /// The deadlines every stream closes within (default: [`Config::default`]).
-    pub fn stream_config(mut self, config: Config) -> Self {
+    pub fn with_stream_config(mut self, config: Config) -> Self {
         self.stream_config = config;
         self
     }

@@ -22,7 +22,7 @@ mod policy;
 mod session;
 
 #[cfg(feature = "hyper-client")]
-pub use self::hyper::{ConnectionEnd, ConnectionInfo, HttpsConnector, HttpsStream};
+pub use self::hyper::{ConnectionInfo, HttpsConnector, HttpsStream};
 pub use connector::Connector;
 pub use error::ConnectError;
 pub use policy::SessionPolicy;

@@ -8,9 +8,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 
-use super::report::{trace_drain, ConnectionReport, DrainReport};
+use super::drain_report::{trace_drain, DrainReport};
 use crate::deadline::saturating_after;
-use crate::Config;
+use crate::{Config, ConnectionReport};
 
 /// The set's state, shared with every connection's task.
 #[derive(Debug)]
@@ -103,7 +103,7 @@ impl Shared {
     /// the set forced its connections (after now, if it has not).
     pub(super) fn forced_close_deadline(&self) -> Instant {
         let forced_at = *self.forced_at.get().unwrap_or(&Instant::now());
-        saturating_after(forced_at, self.config.get_flush_timeout())
+        saturating_after(forced_at, self.config.flush_timeout())
     }
 
     /// Keeps the report of a connection that ended after the drain began

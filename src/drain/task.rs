@@ -16,13 +16,14 @@ use tokio::time::Instant;
 
 use super::lent::{Lender, LentStream};
 use super::race::{race, Race};
-use super::report::{trace_connection, ConnectionReport, Ended};
 use super::shared::Shared;
 use super::signal::HandlerFuture;
+use crate::connection_report::trace_connection;
 use crate::deadline::Deadline;
 use crate::stream::ClosePolicy;
 use crate::{
-    CloseOutcome, Error, GracefulStream, HandshakeKind, ShutdownSignal, Stats, TlsBackend,
+    CloseOutcome, ConnectionReport, Ended, Error, GracefulStream, HandshakeKind, ShutdownSignal,
+    Stats, TlsBackend, TlsVersion,
 };
 
 /// A handshake that yields the TLS stream, or why it failed.
@@ -57,6 +58,15 @@ struct Marks {
     panicked: bool,
 }
 
+/// What the connection was, once its handshake completed (empty when it
+/// did not).
+#[derive(Debug, Clone, Copy, Default)]
+struct Connected {
+    stats: Stats,
+    version: Option<TlsVersion>,
+    handshake: Option<HandshakeKind>,
+}
+
 impl Task {
     pub(super) fn new(id: u64, peer: Option<SocketAddr>, shared: Arc<Shared>) -> Self {
         Task {
@@ -77,7 +87,7 @@ impl Task {
     {
         let mut stream = match self.handshake(handshake).await {
             Ok(stream) => stream,
-            Err((ended, marks)) => return self.record(ended, Stats::default(), None, marks),
+            Err((ended, marks)) => return self.record(ended, Connected::default(), marks),
         };
         let served = self.serve(handler(&mut stream, self.signal())).await;
         self.finish(stream, served).await;
@@ -95,7 +105,7 @@ impl Task {
     {
         let stream = match self.handshake(handshake).await {
             Ok(stream) => stream,
-            Err((ended, marks)) => return self.record(ended, Stats::default(), None, marks),
+            Err((ended, marks)) => return self.record(ended, Connected::default(), marks),
         };
         let (lender, lent) = Lender::lend(stream);
         let serving = handler(lent, self.signal());
@@ -124,7 +134,12 @@ impl Task {
             forced,
             panicked: served == Served::Panicked,
         };
-        self.record(ended, stream.stats(), stream.handshake_kind(), marks);
+        let connected = Connected {
+            stats: stream.stats(),
+            version: stream.protocol_version(),
+            handshake: stream.handshake_kind(),
+        };
+        self.record(ended, connected, marks);
     }
 
     /// Completes the handshake, unless the set forces first or the
@@ -219,18 +234,18 @@ impl Task {
         std::future::poll_fn(|cx| stream.poll_close_with(cx, policy)).await
     }
 
-    fn record(self, ended: Ended, stats: Stats, handshake: Option<HandshakeKind>, marks: Marks) {
+    fn record(self, ended: Ended, connected: Connected, marks: Marks) {
         let report = ConnectionReport {
-            id: self.id,
             peer: self.peer,
-            ended,
-            stats,
-            handshake,
+            version: connected.version,
+            handshake: connected.handshake,
+            stats: connected.stats,
             lifetime: self.started.elapsed(),
             forced: marks.forced,
             panicked: marks.panicked,
+            ..ConnectionReport::new(self.id, ended)
         };
-        trace_connection(&report);
+        trace_connection!("graceful_tls::drain", &report);
         self.shared.record(report);
     }
 }

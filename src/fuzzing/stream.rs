@@ -63,8 +63,8 @@ async fn play(input: &[u8]) -> Vec<Case> {
     }
     wire.start_script();
     let config = Config::default()
-        .flush_timeout(Duration::from_millis(u64::from(setup.flush) * 10))
-        .peer_close_timeout(Duration::from_millis(u64::from(setup.peer) * 10));
+        .with_flush_timeout(Duration::from_millis(u64::from(setup.flush) * 10))
+        .with_peer_close_timeout(Duration::from_millis(u64::from(setup.peer) * 10));
     let token = CancellationToken::new();
     let mut ours = Some(GracefulStream::with_config(ours, token.clone(), config));
     let ledger = RefCell::new(Ledger::new(wire.clone(), u64::from(setup.peer) * 10));
@@ -124,7 +124,7 @@ async fn finish(
     setup: Setup,
     config: Config,
 ) -> Vec<Case> {
-    let bound = 2 * config.get_flush_timeout() + config.get_peer_close_timeout();
+    let bound = 2 * config.flush_timeout() + config.peer_close_timeout();
     let slack = Duration::from_secs(10);
     if let Some(stream) = ours.as_mut() {
         let closing = async {

@@ -78,13 +78,13 @@ impl GracefulListener {
 
     /// Bounds each TLS handshake: a client that has not completed it by
     /// then is dropped (nothing to close: no TLS session yet).
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
     }
 
     /// The deadlines each connection closes within.
-    pub fn close_config(mut self, config: Config) -> Self {
+    pub fn with_close_config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }

@@ -10,7 +10,7 @@
 //!
 //! let listener = tokio::net::TcpListener::bind("0.0.0.0:8443").await.unwrap();
 //! let report = graceful_tls::server::serve(listener, tls, app)
-//!     .drain_timeout(Duration::from_secs(20))
+//!     .with_drain_timeout(Duration::from_secs(20))
 //!     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap() })
 //!     .await;
 //! println!("summary: {report}");

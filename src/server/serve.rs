@@ -143,21 +143,21 @@ impl<H> Serve<H> {
     /// or trickles its handshake is dropped then (`handshake-timeout` in the
     /// report). Handshakes run concurrently, so a stalled one never blocks
     /// accepting.
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
     }
 
     /// How long the drain lets work in flight finish before cutting what
     /// remains (with close_notify, within `flush_timeout`).
-    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
         self
     }
 
     /// The deadlines each connection closes within (`flush_timeout`,
     /// `peer_close_timeout`); [`Config::default`] otherwise.
-    pub fn close_config(mut self, config: Config) -> Self {
+    pub fn with_close_config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }
@@ -184,7 +184,7 @@ impl<H> Serve<H> {
 
     /// Marks `readiness` as draining when the shutdown signal fires, before
     /// accepting stops.
-    pub fn readiness(mut self, readiness: &Readiness) -> Self {
+    pub fn with_readiness(mut self, readiness: &Readiness) -> Self {
         self.readiness = readiness.clone();
         self
     }

@@ -95,8 +95,8 @@ impl<S: TlsBackend> GracefulStream<S> {
         cx: &mut Context<'_>,
         policy: ClosePolicy,
     ) -> Poll<Result<CloseOutcome, Error>> {
-        let await_peer = policy == ClosePolicy::AwaitPeer
-            && !self.core.config.get_peer_close_timeout().is_zero();
+        let await_peer =
+            policy == ClosePolicy::AwaitPeer && !self.core.config.peer_close_timeout().is_zero();
         self.core.machine.handle(Event::Close { await_peer });
         // Each turn either moves the machine to its next step, or finds the
         // step unable to finish and asks the clock whether its deadline
@@ -174,8 +174,8 @@ impl<S: TlsBackend> GracefulStream<S> {
             return Poll::Ready(());
         };
         let timeout = match timer {
-            Timer::Flush | Timer::Shutdown => self.core.config.get_flush_timeout(),
-            Timer::PeerClose => self.core.config.get_peer_close_timeout(),
+            Timer::Flush | Timer::Shutdown => self.core.config.flush_timeout(),
+            Timer::PeerClose => self.core.config.peer_close_timeout(),
         };
         let step = match &mut self.core.deadline {
             Some(step) if step.timer == timer => step,

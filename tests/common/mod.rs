@@ -177,7 +177,7 @@ pub async fn peer_read_to_end<P>(peer: &mut P) -> PeerSaw
 where
     P: tokio::io::AsyncRead + graceful_tls::TlsBackend + Unpin,
 {
-    use graceful_tls::{Buffered, ErrorClass};
+    use graceful_tls::backend::{Buffered, ErrorClass};
     use tokio::io::AsyncReadExt;
     let mut data = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];

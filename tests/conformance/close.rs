@@ -13,8 +13,8 @@ use crate::stack::Pair;
 
 fn config(flush_ms: u64, peer_ms: u64) -> Config {
     Config::default()
-        .flush_timeout(Duration::from_millis(flush_ms))
-        .peer_close_timeout(Duration::from_millis(peer_ms))
+        .with_flush_timeout(Duration::from_millis(flush_ms))
+        .with_peer_close_timeout(Duration::from_millis(peer_ms))
 }
 
 pub async fn peer_confirmed_with_every_byte_first(pair: Pair) {

@@ -64,7 +64,7 @@ pub async fn drop_finishes_in_background(pair: Pair) {
 /// flush timeout the background task gives up and releases the transport.
 pub async fn drop_with_stalled_peer_is_bounded(pair: Pair) {
     let (ours, mut peer) = pair.duplex(Side::Client, Version::Tls13, 1024).await;
-    let config = Config::default().flush_timeout(Duration::from_millis(500));
+    let config = Config::default().with_flush_timeout(Duration::from_millis(500));
     let mut ours = GracefulStream::with_config(ours, CancellationToken::new(), config);
     let _ =
         tokio::time::timeout(Duration::from_millis(10), ours.write_all(&pattern(100_000))).await;

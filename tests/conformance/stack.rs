@@ -6,7 +6,8 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use graceful_tls::{Buffered, ErrorClass, TlsBackend, TlsVersion};
+use graceful_tls::backend::{Buffered, ErrorClass};
+use graceful_tls::{TlsBackend, TlsVersion};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 

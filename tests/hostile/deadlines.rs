@@ -50,8 +50,8 @@ async fn each_step_deadline_counts_from_its_own_start() {
 #[tokio::test(start_paused = true)]
 async fn duration_max_timeouts_neither_overflow_nor_expire_early() {
     let max = Config::default()
-        .flush_timeout(Duration::MAX)
-        .peer_close_timeout(Duration::MAX);
+        .with_flush_timeout(Duration::MAX)
+        .with_peer_close_timeout(Duration::MAX);
     let hour = Duration::from_secs(3600);
     let mut w = wired(Side::Client, Version::Tls13, 64 * 1024).await;
     let mut ours = wrap(w.ours, max);

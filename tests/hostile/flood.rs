@@ -49,8 +49,8 @@ async fn flood_during_peer_wait_is_cut_at_the_deadline() {
     for version in VERSIONS {
         let (tls, peer) = connect(version, Act::Flood).await;
         let config = Config::default()
-            .flush_timeout(Duration::from_millis(500))
-            .peer_close_timeout(Duration::from_millis(300));
+            .with_flush_timeout(Duration::from_millis(500))
+            .with_peer_close_timeout(Duration::from_millis(300));
         let mut ours = GracefulStream::with_config(tls, CancellationToken::new(), config);
         let mut buf = vec![0u8; 64 * 1024];
         let reading = Instant::now();

@@ -52,8 +52,8 @@ pub async fn wired(side: Side, version: Version, capacity: usize) -> Wired {
 /// Deadlines in milliseconds.
 pub fn config(flush_ms: u64, peer_ms: u64) -> Config {
     Config::default()
-        .flush_timeout(Duration::from_millis(flush_ms))
-        .peer_close_timeout(Duration::from_millis(peer_ms))
+        .with_flush_timeout(Duration::from_millis(flush_ms))
+        .with_peer_close_timeout(Duration::from_millis(peer_ms))
 }
 
 /// Wraps our end with a fresh token.

@@ -17,15 +17,15 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::report::trace_end;
-use super::{ConnectionEnd, ConnectionInfo, HttpsStream};
+use super::{ConnectionInfo, HttpsStream};
 use crate::client::{ConnectError, Connector, SessionCache};
-use crate::Config;
+use crate::connection_report::trace_connection;
+use crate::{Config, ConnectionReport};
 
 /// What TCP connect plus the TLS handshake may take by default.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-type EndHook = Arc<dyn Fn(&ConnectionEnd) + Send + Sync>;
+type EndHook = Arc<dyn Fn(&ConnectionReport) + Send + Sync>;
 
 /// A `tower_service::Service<Uri>` for hyper-util's legacy `Client`: TCP,
 /// then a rustls handshake (ALPN `h2`, `http/1.1`) whose sessions follow a
@@ -39,7 +39,7 @@ type EndHook = Arc<dyn Fn(&ConnectionEnd) + Send + Sync>;
 /// use hyper_util::rt::TokioExecutor;
 ///
 /// let connector = HttpsConnector::new(config)
-///     .on_end(|end| eprintln!("{end}")); // e.g. "connection 1 to example.com (…) TLSv1.3 full h2: peer-closed-first"
+///     .on_end(|report| eprintln!("{report}")); // e.g. "connection 1 to example.com (…) TLSv1.3 full: peer-closed-first"
 /// let client: Client<_, String> = Client::builder(TokioExecutor::new()).build(connector);
 /// let response = client.get("https://example.com/".parse()?).await?;
 /// drop(client); // idle pooled connections send close_notify
@@ -100,27 +100,27 @@ impl HttpsConnector {
     }
 
     /// Bounds TCP connect plus the TLS handshake (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
     /// The deadlines each connection closes within.
-    pub fn stream_config(mut self, config: Config) -> Self {
-        self.connector = self.connector.stream_config(config);
+    pub fn with_stream_config(mut self, config: Config) -> Self {
+        self.connector = self.connector.with_stream_config(config);
         self
     }
 
     /// Every connection's cancellation token is a child of `token`:
     /// cancelling it ends pending reads on all of them.
-    pub fn token(mut self, token: CancellationToken) -> Self {
+    pub fn with_token(mut self, token: CancellationToken) -> Self {
         self.token = token;
         self
     }
 
     /// Calls `hook` once per connection, when it ends (from whichever task
     /// ends it; keep it short). Replaces an earlier hook.
-    pub fn on_end(mut self, hook: impl Fn(&ConnectionEnd) + Send + Sync + 'static) -> Self {
+    pub fn on_end(mut self, hook: impl Fn(&ConnectionReport) + Send + Sync + 'static) -> Self {
         self.on_end = Some(Arc::new(hook));
         self
     }
@@ -180,18 +180,21 @@ impl HttpsConnector {
             h2: tls.alpn_protocol() == Some(b"h2"),
         };
         let hook = self.on_end.clone();
-        let report = info.clone();
+        let connection = info.clone();
         let handshaken = Instant::now();
         stream.on_end(move |ended, stats| {
-            let end = ConnectionEnd {
-                info: report,
-                ended: ended.clone(),
+            let report = ConnectionReport {
+                peer: Some(connection.peer),
+                server_name: Some(connection.server_name),
+                version: connection.version,
+                handshake: connection.handshake,
                 stats,
                 lifetime: handshaken.elapsed(),
+                ..ConnectionReport::new(connection.id, ended.clone())
             };
-            trace_end(&end);
+            trace_connection!("graceful_tls::client", &report);
             if let Some(hook) = hook {
-                hook(&end);
+                hook(&report);
             }
         });
         Ok(HttpsStream::new(stream, info))

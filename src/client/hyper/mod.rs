@@ -12,14 +12,14 @@
 //! * [`ConnectionInfo`]: what each connection is (its id, server name,
 //!   address, version, handshake kind, protocol), attached to every
 //!   response's extensions.
-//! * [`ConnectionEnd`]: how it ended, given to the hook
-//!   ([`HttpsConnector::on_end`]) and, with the `tracing` feature, as an
-//!   event.
+//! * How each connection ended is a [`ConnectionReport`](crate::ConnectionReport),
+//!   as in a drain's report, given to the hook ([`HttpsConnector::on_end`])
+//!   and, with the `tracing` feature, as an event.
 
+mod connection_info;
 mod connector;
-mod report;
 mod stream;
 
+pub use connection_info::ConnectionInfo;
 pub use connector::HttpsConnector;
-pub use report::{ConnectionEnd, ConnectionInfo};
 pub use stream::HttpsStream;

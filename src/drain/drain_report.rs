@@ -1,43 +1,11 @@
-//! What a drain reports: how each connection of a
-//! [`ConnectionSet`](crate::ConnectionSet) ended.
+//! [`DrainReport`]: what a drain of a
+//! [`ConnectionSet`](crate::ConnectionSet) reports.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-// `Ended` lives at the crate root (src/ended.rs): streams report it too.
-pub use crate::ended::Ended;
-use crate::{CloseOutcome, HandshakeKind, Stats};
-
-/// How one connection ended, as recorded by a drain.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ConnectionReport {
-    /// The id [`ConnectionSet::spawn`](crate::ConnectionSet::spawn) returned
-    /// (1, 2, 3… in registration order).
-    pub id: u64,
-    /// The peer's address, as given at registration.
-    pub peer: Option<SocketAddr>,
-    /// How it ended.
-    pub ended: Ended,
-    /// Plaintext byte counts (in: `read() + discarded()`, out: `written()`).
-    /// Zero when the handshake did not complete.
-    pub stats: Stats,
-    /// Which sort of handshake established it (`None` when the handshake
-    /// did not complete, or the backend cannot tell).
-    pub handshake: Option<HandshakeKind>,
-    /// From registration to the end of its close (tokio's clock).
-    pub lifetime: Duration,
-    /// Whether the deadline (or an abort) cut it short: its handler (or its
-    /// handshake, or its own close) was still running and was dropped, then
-    /// the set closed the stream itself.
-    pub forced: bool,
-    /// Whether its handler panicked. The set caught the panic (the panic
-    /// hook printed it as usual) and closed the stream as if the handler had
-    /// returned.
-    pub panicked: bool,
-}
+use crate::{CloseOutcome, ConnectionReport, Ended};
 
 /// The result of [`ConnectionSet::drain`](crate::ConnectionSet::drain) or
 /// [`abort`](crate::ConnectionSet::abort): every connection that was live
@@ -105,27 +73,6 @@ impl fmt::Display for DrainReport {
         Ok(())
     }
 }
-
-/// Emits one `tracing` event per connection end (feature `tracing`).
-#[cfg(feature = "tracing")]
-pub(super) fn trace_connection(report: &ConnectionReport) {
-    tracing::info!(
-        target: "graceful_tls::drain",
-        id = report.id,
-        peer = report.peer.map(tracing::field::display),
-        ended = %report.ended,
-        handshake = report.handshake.as_ref().map(HandshakeKind::as_str),
-        bytes_in = report.stats.read() + report.stats.discarded(),
-        bytes_out = report.stats.written(),
-        lifetime_ms = report.lifetime.as_millis() as u64,
-        forced = report.forced,
-        panicked = report.panicked,
-        "connection ended"
-    );
-}
-
-#[cfg(not(feature = "tracing"))]
-pub(super) fn trace_connection(_report: &ConnectionReport) {}
 
 /// Emits the drain's summary as a `tracing` event (feature `tracing`).
 #[cfg(feature = "tracing")]

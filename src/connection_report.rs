@@ -1,0 +1,141 @@
+//! [`ConnectionReport`]: one connection's end, with what it was.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::{Ended, HandshakeKind, Stats, TlsVersion};
+
+/// How one connection ended, with what it was: what a
+/// [`ConnectionSet`](crate::ConnectionSet) drain lists for each of its
+/// connections ([`DrainReport::connections`](crate::DrainReport::connections)),
+/// and what an `HttpsConnector` (feature `hyper-client`) gives its
+/// `on_end` hook for each client connection.
+///
+/// [`ended`](Self::ended) is the verdict ([`Ended`]); the other fields say
+/// which connection it was and how much it carried.
+///
+/// Its `Display` is one line:
+/// `connection 3 to localhost (127.0.0.1:8443) TLSv1.3 full: peer-confirmed (forced)`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectionReport {
+    /// 1, 2, 3… in the order the set registered (or the connector made) its
+    /// connections: what [`ConnectionSet::spawn`](crate::ConnectionSet::spawn)
+    /// returned.
+    pub id: u64,
+    /// The peer's address: as given at registration to a set, the address
+    /// dialled by a connector.
+    pub peer: Option<SocketAddr>,
+    /// The name the certificate was verified for (client connections);
+    /// `None` for the connections of a [`ConnectionSet`](crate::ConnectionSet).
+    pub server_name: Option<String>,
+    /// The negotiated TLS version (`None` when the handshake did not
+    /// complete).
+    pub version: Option<TlsVersion>,
+    /// Which sort of handshake established it (`None` when the handshake
+    /// did not complete, or the backend cannot tell).
+    pub handshake: Option<HandshakeKind>,
+    /// How it ended.
+    pub ended: Ended,
+    /// Plaintext byte counts (in: `read() + discarded()`, out: `written()`).
+    /// Zero when the handshake did not complete.
+    pub stats: Stats,
+    /// From registration (a set) or the end of the handshake (a connector)
+    /// to the end of its close (tokio's clock).
+    pub lifetime: Duration,
+    /// Whether a drain's deadline (or an abort) cut it short: its handler
+    /// (or its handshake, or its own close) was still running and was
+    /// dropped, then the set closed the stream itself. Always `false` for
+    /// client connections.
+    pub forced: bool,
+    /// Whether its handler panicked. The set caught the panic (the panic
+    /// hook printed it as usual) and closed the stream as if the handler had
+    /// returned. Always `false` for client connections.
+    pub panicked: bool,
+}
+
+impl ConnectionReport {
+    /// A report of connection `id` that ended `ended`; every other field
+    /// empty (the crate fills them in as it learns them).
+    pub(crate) fn new(id: u64, ended: Ended) -> Self {
+        ConnectionReport {
+            id,
+            peer: None,
+            server_name: None,
+            version: None,
+            handshake: None,
+            ended,
+            stats: Stats::default(),
+            lifetime: Duration::ZERO,
+            forced: false,
+            panicked: false,
+        }
+    }
+
+    /// Plaintext bytes received: read by the application, plus discarded
+    /// while the close waited for the peer's close_notify.
+    pub fn bytes_in(&self) -> u64 {
+        self.stats.read() + self.stats.discarded()
+    }
+}
+
+impl fmt::Display for ConnectionReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "connection {}", self.id)?;
+        if let Some(name) = &self.server_name {
+            write!(f, " to {name}")?;
+        }
+        if let Some(peer) = self.peer {
+            write!(f, " ({peer})")?;
+        }
+        if let Some(version) = self.version {
+            write!(f, " {version}")?;
+        }
+        if let Some(kind) = self.handshake {
+            write!(f, " {kind}")?;
+        }
+        write!(f, ": {}", self.ended)?;
+        if self.forced {
+            f.write_str(" (forced)")?;
+        }
+        if self.panicked {
+            f.write_str(" (panicked)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Emits one `tracing` event for a connection's end (feature `tracing`),
+/// with `target` naming who reports it (`graceful_tls::drain`,
+/// `graceful_tls::client`).
+#[cfg(feature = "tracing")]
+macro_rules! trace_connection {
+    ($target:literal, $report:expr) => {{
+        let report: &$crate::ConnectionReport = $report;
+        tracing::info!(
+            target: $target,
+            id = report.id,
+            peer = report.peer.map(tracing::field::display),
+            server_name = report.server_name.as_deref(),
+            version = report.version.map($crate::TlsVersion::as_str),
+            handshake = report.handshake.as_ref().map($crate::HandshakeKind::as_str),
+            ended = %report.ended,
+            bytes_in = report.bytes_in(),
+            bytes_out = report.stats.written(),
+            lifetime_ms = report.lifetime.as_millis() as u64,
+            forced = report.forced,
+            panicked = report.panicked,
+            "connection ended"
+        );
+    }};
+}
+
+#[cfg(not(feature = "tracing"))]
+macro_rules! trace_connection {
+    ($target:literal, $report:expr) => {{
+        let _: &$crate::ConnectionReport = $report;
+    }};
+}
+
+pub(crate) use trace_connection;
