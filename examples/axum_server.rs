@@ -4,9 +4,9 @@
 //!
 //! ```text
 //! cargo run --features axum --example axum_server -- --listen 127.0.0.1:8443 \
-//!     --cert tests/certs/server.pem --key tests/certs/server.key
-//! curl -v --cacert tests/certs/ca.pem https://localhost:8443/slow?ms=3000
-//! curl -N --http2 --cacert tests/certs/ca.pem https://localhost:8443/stream
+//!     --cert testkit/certs/server.pem --key testkit/certs/server.key
+//! curl -v --cacert testkit/certs/ca.pem https://localhost:8443/slow?ms=3000
+//! curl -N --http2 --cacert testkit/certs/ca.pem https://localhost:8443/stream
 //! ```
 //!
 //! Routes: `GET /` answers `hello`; `GET /slow?ms=N` answers `done` after N
@@ -15,13 +15,13 @@
 //! answers 503 once the drain began (a readiness probe); `POST /upload`
 //! reads the whole body and answers its length.
 
-mod axum_app;
 mod common;
 mod server_cli;
 
 use std::process::ExitCode;
 
 use graceful_tls::server::Readiness;
+use graceful_tls_testkit::apps;
 
 const USAGE: &str = "usage: axum_server --listen ADDR --cert CERT.pem --key KEY.pem [options]\n";
 
@@ -39,7 +39,9 @@ async fn main() -> ExitCode {
         }
     };
     let readiness = Readiness::new();
-    let report = graceful_tls::server::serve(listener, tls, axum_app::app(readiness.clone()))
+    let draining = readiness.clone();
+    let app = apps::axum::app(move || draining.is_draining());
+    let report = graceful_tls::server::serve(listener, tls, app)
         .with_handshake_timeout(args.handshake_timeout)
         .with_drain_timeout(args.drain_timeout)
         .with_close_config(args.tls.graceful_config())

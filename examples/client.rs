@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --example client -- --connect 127.0.0.1:4433 --server-name localhost \
-//!     --ca tests/certs/ca.pem --send hello --cancel-after-ms 500
+//!     --ca testkit/certs/ca.pem --send hello --cancel-after-ms 500
 //! ```
 //!
 //! It prints one line per event on stdout (flushed at once, so scripts can
@@ -19,8 +19,8 @@
 //! Try it against OpenSSL (`-state` lines go to s_server's stderr):
 //!
 //! ```text
-//! sleep 60 | openssl s_server -accept 4433 -cert tests/certs/server.pem \
-//!     -key tests/certs/server.key -state -naccept 1
+//! sleep 60 | openssl s_server -accept 4433 -cert testkit/certs/server.pem \
+//!     -key testkit/certs/server.key -state -naccept 1
 //! ```
 
 mod common;

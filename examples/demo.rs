@@ -80,7 +80,7 @@ impl Demo {
             &common::test_cert("server.key"),
             &options,
         )
-        .expect("server config from tests/certs");
+        .expect("server config from testkit/certs");
         let client =
             common::client_tls(&common::test_cert("ca.pem"), &options).expect("client config");
         Demo {

@@ -5,18 +5,19 @@
 //!
 //! ```text
 //! cargo run --features hyper --example grpc_server -- --listen 127.0.0.1:50051 \
-//!     --cert tests/certs/server.pem --key tests/certs/server.key
+//!     --cert testkit/certs/server.pem --key testkit/certs/server.key
 //! ```
 //!
 //! The service (`demo.Greeter/Hello`, hand-written, no protoc) is in
-//! `examples/grpc_greeter/mod.rs`; `tests/server.rs` calls it with tonic's
+//! `testkit/src/apps/grpc.rs`; `tests/server.rs` calls it with tonic's
 //! client. A tonic `Routes` is a tower service: `serve` takes it as is.
 
 mod common;
-mod grpc_greeter;
 mod server_cli;
 
 use std::process::ExitCode;
+
+use graceful_tls_testkit::apps;
 
 const USAGE: &str = "usage: grpc_server --listen ADDR --cert CERT.pem --key KEY.pem [options]\n";
 
@@ -33,7 +34,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let routes = tonic::service::Routes::new(grpc_greeter::Greeter);
+    let routes = tonic::service::Routes::new(apps::grpc::Greeter);
     let report = graceful_tls::server::serve(listener, tls, routes)
         .with_handshake_timeout(args.handshake_timeout)
         .with_drain_timeout(args.drain_timeout)

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --features hyper-client --example http_client -- \
-//!     --url https://localhost:4433/ --ca tests/certs/ca.pem \
+//!     --url https://localhost:4433/ --ca testkit/certs/ca.pem \
 //!     --connect-to 127.0.0.1:4433 --requests 3
 //! ```
 //!
@@ -20,8 +20,8 @@
 //! the server with close_notify), the second and later connections resume:
 //!
 //! ```text
-//! sleep 60 | openssl s_server -accept 4433 -cert tests/certs/server.pem \
-//!     -key tests/certs/server.key -www
+//! sleep 60 | openssl s_server -accept 4433 -cert testkit/certs/server.pem \
+//!     -key testkit/certs/server.key -www
 //! ```
 
 mod common;

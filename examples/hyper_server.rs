@@ -6,12 +6,12 @@
 //!
 //! ```text
 //! cargo run --features hyper --example hyper_server -- --listen 127.0.0.1:8443 \
-//!     --cert tests/certs/server.pem --key tests/certs/server.key
-//! curl --cacert tests/certs/ca.pem https://localhost:8443/slow   # answers after 2 s
+//!     --cert testkit/certs/server.pem --key testkit/certs/server.key
+//! curl --cacert testkit/certs/ca.pem https://localhost:8443/slow   # answers after 2 s
 //! ```
 //!
 //! `/slow` answers after 2 s, anything else at once. (Serving hyper by hand
-//! over a `ConnectionSet` is in `examples/hyper_conn/mod.rs`.)
+//! over a `ConnectionSet` is in `testkit/src/apps/hyper_conn.rs`.)
 
 mod common;
 mod server_cli;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --example server -- --listen 127.0.0.1:4433 \
-//!     --cert tests/certs/server.pem --key tests/certs/server.key --reply hi
+//!     --cert testkit/certs/server.pem --key testkit/certs/server.key --reply hi
 //! ```
 //!
 //! It prints, one line each and flushed at once:
@@ -30,7 +30,7 @@
 //!
 //! ```text
 //! openssl s_client -connect 127.0.0.1:4433 -servername localhost \
-//!     -CAfile tests/certs/ca.pem -state -ign_eof
+//!     -CAfile testkit/certs/ca.pem -state -ign_eof
 //! ```
 
 mod common;

@@ -7,14 +7,13 @@
 //! cargo run --release --features axum --example server_load -- 1000
 //! ```
 
-mod axum_app;
 mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use graceful_tls::server::Readiness;
 use graceful_tls::{CancellationToken, Config};
+use graceful_tls_testkit::apps;
 use http_body_util::{BodyExt, Empty};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,7 +44,7 @@ async fn main() {
     let addr = listener.local_addr().expect("addr");
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(
-        graceful_tls::server::serve(listener, server_tls, axum_app::app(Readiness::new()))
+        graceful_tls::server::serve(listener, server_tls, apps::axum::app(|| false))
             .with_drain_timeout(Duration::from_secs(10))
             .with_close_config(Config::default())
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())

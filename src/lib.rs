@@ -11,9 +11,6 @@ mod deadline;
 mod drain;
 mod ended;
 mod error;
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod machine;
 mod outcome;
 #[cfg(feature = "hyper")]

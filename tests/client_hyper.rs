@@ -3,14 +3,13 @@
 //! ALPN) whose side of each connection is a `GracefulStream` too, so that
 //! the server says whether the client's close_notify arrived.
 
-mod common;
+use graceful_tls_testkit::pairs;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Version;
 use graceful_tls::client::{ConnectError, ConnectionInfo, HttpsConnector};
 use graceful_tls::{
     CancellationToken, CloseOutcome, ConnectionReport, Ended, GracefulStream, HandshakeKind,
@@ -21,6 +20,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use pairs::Version;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -44,7 +44,7 @@ async fn server(
     alpn: &[&[u8]],
     serve: Serve,
 ) -> (SocketAddr, mpsc::UnboundedReceiver<ReadOutcome>) {
-    let mut config = (*common::server_config(Version::Tls13)).clone();
+    let mut config = (*pairs::server_config(Version::Tls13)).clone();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -114,7 +114,7 @@ async fn serve_hyper<S: graceful_tls::TlsBackend>(stream: &mut GracefulStream<S>
 
 fn connector(addr: SocketAddr) -> (HttpsConnector, mpsc::UnboundedReceiver<ConnectionReport>) {
     let (tx, ends) = mpsc::unbounded_channel();
-    let connector = HttpsConnector::new((*common::client_config(Version::Tls13)).clone())
+    let connector = HttpsConnector::new((*pairs::client_config(Version::Tls13)).clone())
         .connect_to(addr)
         .on_end(move |end| {
             let _ = tx.send(end.clone());

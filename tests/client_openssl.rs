@@ -5,7 +5,7 @@
 //! faults) or the `client` example (its flags).
 
 #[allow(dead_code)]
-mod interop;
+use graceful_tls_testkit::interop;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream as StdTcpStream};

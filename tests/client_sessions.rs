@@ -4,17 +4,17 @@
 //! Each test makes connections in a row and checks, from the client's own
 //! `handshake_kind()`, which ones resumed.
 
-mod common;
+use graceful_tls_testkit::pairs;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Version, VERSIONS};
 use graceful_tls::client::{ConnectError, Connector, SessionCache, SessionPolicy};
 use graceful_tls::{
     CancellationToken, CloseOutcome, Config, Ended, Error, GracefulStream, HandshakeKind,
     ReadOutcome,
 };
+use pairs::{Version, VERSIONS};
 use rustls::pki_types::ServerName;
 use rustls::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -36,11 +36,11 @@ struct Kit {
 impl Kit {
     fn new(version: Version, policy: SessionPolicy) -> Kit {
         let cache = SessionCache::new().with_policy(policy);
-        let connector = Connector::new((*common::client_config(version)).clone(), cache)
+        let connector = Connector::new((*pairs::client_config(version)).clone(), cache)
             .with_stream_config(Config::default().with_flush_timeout(Duration::from_secs(1)));
         let (ends_tx, ends) = mpsc::unbounded_channel();
         Kit {
-            server: common::server_config(version),
+            server: pairs::server_config(version),
             connector,
             ends,
             ends_tx,
@@ -284,7 +284,7 @@ async fn forced_full_handshake_and_new_trust_policy() {
 
         // Same cache, a freshly built config (a new verifier Arc).
         let cache = kit.connector.session_cache().clone();
-        kit.connector = Connector::new((*common::client_config(version)).clone(), cache);
+        kit.connector = Connector::new((*pairs::client_config(version)).clone(), cache);
         assert_eq!(kit.clean("localhost", false).await, HandshakeKind::Full);
         assert_eq!(kit.clean("localhost", false).await, HandshakeKind::Resumed);
     }
@@ -364,7 +364,7 @@ async fn certificate_for_another_name_is_a_typed_error() {
 /// dropped where nothing can finish its close reports `Unfinished`.
 #[tokio::test]
 async fn end_hooks() {
-    let (client, _server) = common::duplex_pair(Version::Tls13, 64 * 1024).await;
+    let (client, _server) = pairs::duplex_pair(Version::Tls13, 64 * 1024).await;
     let mut stream = GracefulStream::new_local(client, CancellationToken::new(), Config::default());
     // Fill the pipe (the server reads nothing) so that close_notify cannot
     // be flushed at once.
@@ -378,7 +378,7 @@ async fn end_hooks() {
     drop(stream);
     assert!(matches!(rx.try_recv(), Ok(Ended::Unfinished)));
 
-    let (client, server) = common::duplex_pair(Version::Tls13, 64 * 1024).await;
+    let (client, server) = pairs::duplex_pair(Version::Tls13, 64 * 1024).await;
     let mut stream = GracefulStream::new(client, CancellationToken::new());
     drop(server);
     let _ = stream.close().await;

@@ -12,7 +12,7 @@
 mod cancel;
 #[path = "conformance/close.rs"]
 mod close;
-mod common;
+use graceful_tls_testkit::pairs;
 #[path = "conformance/drop.rs"]
 mod drop;
 #[path = "conformance/io.rs"]

@@ -2,15 +2,15 @@
 //! peers, with a deadline (paused clock) and a report checked against what
 //! each peer saw.
 
-mod common;
-mod drain_kit;
+use graceful_tls_testkit::drain;
+use graceful_tls_testkit::pairs;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{pattern, PeerSaw, VERSIONS};
-use drain_kit::{register, run_peer, Peer, Request};
+use drain::{register, run_peer, Peer, Request};
 use graceful_tls::{CloseOutcome, Config, ConnectionSet, Ended};
+use pairs::{pattern, PeerSaw, VERSIONS};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -56,7 +56,7 @@ async fn start(set: &ConnectionSet, kinds: &[Peer], unstall: &watch::Receiver<bo
     for (i, &peer) in kinds.iter().enumerate() {
         let version = VERSIONS[i % 2];
         // 16 KiB per direction: a peer that stops reading blocks the writer.
-        let (client, server) = common::duplex_pair(version, 16 * 1024).await;
+        let (client, server) = pairs::duplex_pair(version, 16 * 1024).await;
         let id = register(set, server, &started_tx);
         let task = tokio::spawn(run_peer(peer, client.into(), unstall.clone()));
         conns.push(Conn { id, peer, task });
@@ -178,12 +178,12 @@ async fn drain_where_all_finish_before_the_deadline_over_tcp() {
         len: 100,
     };
     for i in 0..200 {
-        let (client, server) = common::tcp_pair(VERSIONS[i % 2]).await;
+        let (client, server) = pairs::tcp_pair(VERSIONS[i % 2]).await;
         let addr = server.get_ref().0.peer_addr().ok();
         let started = started_tx.clone();
         let id = set
             .spawn(server, addr, move |stream, signal| {
-                Box::pin(drain_kit::serve(stream, signal, started))
+                Box::pin(drain::serve(stream, signal, started))
             })
             .expect("accepted");
         let peer = if i % 2 == 0 {
@@ -303,7 +303,7 @@ async fn empty_set_drains_at_once() {
 async fn a_stalled_handshake_ends_at_the_handshake_timeout() {
     let set = ConnectionSet::new().with_handshake_timeout(Duration::from_secs(2));
     let stalled =
-        std::future::pending::<Result<common::Tls<tokio::io::DuplexStream>, std::io::Error>>();
+        std::future::pending::<Result<pairs::Tls<tokio::io::DuplexStream>, std::io::Error>>();
     set.spawn_handshake(None, stalled, |_, _| Box::pin(async {}))
         .expect("admitted");
     let started = Instant::now();
@@ -328,7 +328,7 @@ async fn a_lent_stream_is_taken_back_and_closed_with_a_wait_for_the_peer() {
     use tokio::io::AsyncWriteExt;
     for version in VERSIONS {
         let set = ConnectionSet::new();
-        let (client, server) = common::duplex_pair(version, 16 * 1024).await;
+        let (client, server) = pairs::duplex_pair(version, 16 * 1024).await;
         let handshake = std::future::ready(Ok::<_, std::io::Error>(server));
         set.spawn_lent(None, handshake, |mut io, signal| async move {
             io.write_all(b"hello")
@@ -344,8 +344,8 @@ async fn a_lent_stream_is_taken_back_and_closed_with_a_wait_for_the_peer() {
         })
         .expect("admitted");
         let peer = tokio::spawn(async move {
-            let mut tls = common::Tls::from(client);
-            let saw = common::peer_read_to_end(&mut tls).await;
+            let mut tls = pairs::Tls::from(client);
+            let saw = pairs::peer_read_to_end(&mut tls).await;
             let _ = tls.shutdown().await;
             saw
         });

@@ -4,9 +4,8 @@
 //! peer's close_notify is cut at the deadline too), every well-behaved peer
 //! sees close_notify, and the report lists every connection.
 
-#[path = "drain_hostile/clients.rs"]
-mod clients;
-mod common;
+use graceful_tls_testkit::drain::clients;
+use graceful_tls_testkit::pairs;
 
 use std::collections::HashMap;
 use std::future::Future as _;
@@ -16,11 +15,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use clients::{Kind, Saw};
-use common::{peer_read_to_end, PeerSaw, Version, VERSIONS};
 use graceful_tls::{
     CloseOutcome, Config, ConnectionSet, Ended, GracefulStream, ReadOutcome, ShutdownSignal,
     TlsBackend,
 };
+use pairs::{peer_read_to_end, PeerSaw, Version, VERSIONS};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::time::{Instant, Sleep};
@@ -93,7 +92,7 @@ async fn drain_over_tcp_with_flooding_stalled_half_open_and_slow_handshake_peers
         clients.push(clients::start(kind, server, version, ready_tx.clone()));
         let (tcp, peer) = listener.accept().await.expect("accept");
         tcp.set_nodelay(true).expect("nodelay");
-        let acceptor = tokio_rustls::TlsAcceptor::from(common::server_config(version));
+        let acceptor = tokio_rustls::TlsAcceptor::from(pairs::server_config(version));
         let big = big_tx.clone();
         set.spawn_handshake(Some(peer), acceptor.accept(tcp), move |stream, signal| {
             Box::pin(serve(stream, signal, big))
@@ -252,9 +251,9 @@ async fn drain_in_memory_returns_exactly_at_timeout_plus_flush() {
     let mut ids: HashMap<u64, &str> = HashMap::new();
     for i in 0..6 {
         let version: Version = VERSIONS[i % 2];
-        let (client, server) = common::duplex_pair(version, 64 * 1024).await;
+        let (client, server) = pairs::duplex_pair(version, 64 * 1024).await;
         let id = register(server, &big_tx);
-        let mut client: common::Tls<_> = client.into();
+        let mut client: pairs::Tls<_> = client.into();
         match i % 3 {
             0 => {
                 ids.insert(id, "well-behaved");
@@ -281,7 +280,7 @@ async fn drain_in_memory_returns_exactly_at_timeout_plus_flush() {
     let mut slow = Vec::new();
     for version in VERSIONS {
         let (a, b) = tokio::io::duplex(64 * 1024);
-        let acceptor = tokio_rustls::TlsAcceptor::from(common::server_config(version));
+        let acceptor = tokio_rustls::TlsAcceptor::from(pairs::server_config(version));
         let big = big_tx.clone();
         let id = set
             .spawn_handshake(None, acceptor.accept(b), move |stream, signal| {
@@ -289,7 +288,7 @@ async fn drain_in_memory_returns_exactly_at_timeout_plus_flush() {
             })
             .expect("accepted");
         ids.insert(id, "slow-handshake");
-        let connector = tokio_rustls::TlsConnector::from(common::client_config(version));
+        let connector = tokio_rustls::TlsConnector::from(pairs::client_config(version));
         let trickle = Trickle {
             io: a,
             next: Box::pin(tokio::time::sleep(Duration::ZERO)),

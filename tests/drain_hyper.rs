@@ -3,14 +3,13 @@
 //! (`connection: close`) and then close_notify follows; idle keep-alive
 //! connections get close_notify at once. Real rustls clients, paused clock.
 
-mod common;
-#[path = "../examples/hyper_conn/mod.rs"]
-mod hyper_conn;
+use graceful_tls_testkit::apps::hyper_conn;
+use graceful_tls_testkit::pairs;
 
 use std::time::Duration;
 
-use common::{peer_read_to_end, PeerSaw, Tls, VERSIONS};
 use graceful_tls::{Config, ConnectionSet, Ended};
+use pairs::{peer_read_to_end, PeerSaw, Tls, VERSIONS};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const SLOW: Duration = Duration::from_secs(2);
@@ -60,7 +59,7 @@ async fn hyper_drain_finishes_responses_then_sends_close_notify() {
     let set = ConnectionSet::with_config(Config::default());
     let mut clients = Vec::new();
     for i in 0..100 {
-        let (client, server) = common::duplex_pair(VERSIONS[i % 2], 64 * 1024).await;
+        let (client, server) = pairs::duplex_pair(VERSIONS[i % 2], 64 * 1024).await;
         set.spawn(server, None, |stream, signal| {
             Box::pin(async move {
                 hyper_conn::serve(stream, signal, SLOW).await.expect("http");

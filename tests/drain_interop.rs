@@ -3,7 +3,7 @@
 //! connection ended. TLS 1.3 and 1.2.
 
 #[allow(dead_code)]
-mod interop;
+use graceful_tls_testkit::interop;
 
 use std::process::Command;
 

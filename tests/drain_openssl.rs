@@ -2,17 +2,17 @@
 //! tokio-openssl server streams, with bare rustls clients as peers.
 #![cfg(feature = "openssl")]
 
-mod common;
-mod drain_kit;
+use graceful_tls_testkit::drain;
+use graceful_tls_testkit::pairs;
 #[allow(dead_code)]
 #[path = "conformance/openssl_stack.rs"]
 mod openssl_stack;
 
 use std::time::Duration;
 
-use common::{pattern, PeerSaw, Tls, VERSIONS};
-use drain_kit::{register, run_peer, Peer, Request};
+use drain::{register, run_peer, Peer, Request};
 use graceful_tls::{CloseOutcome, Config, ConnectionSet, Ended};
+use pairs::{pattern, PeerSaw, Tls, VERSIONS};
 use rustls::pki_types::ServerName;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsConnector;
@@ -36,7 +36,7 @@ async fn drain_openssl_connections_idle_busy_and_stalled() {
     for i in 0..60 {
         let version = VERSIONS[i % 2];
         let (client_io, server_io) = tokio::io::duplex(16 * 1024);
-        let connector = TlsConnector::from(common::client_config(version));
+        let connector = TlsConnector::from(pairs::client_config(version));
         let name = ServerName::try_from("localhost").unwrap();
         let (client, server) = tokio::join!(
             connector.connect(name, client_io),

@@ -1,12 +1,12 @@
 //! `ConnectionSet`: a panicking handler still gets its connection closed and
 //! reported.
 
-mod common;
+use graceful_tls_testkit::pairs;
 
 use std::time::Duration;
 
-use common::{peer_read_to_end, PeerSaw, Tls, Version};
 use graceful_tls::{CloseOutcome, ConnectionSet, Ended};
+use pairs::{peer_read_to_end, PeerSaw, Tls, Version};
 use tokio::io::AsyncWriteExt;
 
 /// Two connections, one whose handler panics: both end with close_notify.
@@ -15,7 +15,7 @@ async fn drain_with_a_panicking_handler() -> (graceful_tls::DrainReport, Vec<Pee
     let set = ConnectionSet::new();
     let mut peers = Vec::new();
     for panics in [false, true] {
-        let (client, server) = common::duplex_pair(Version::Tls13, 16 * 1024).await;
+        let (client, server) = pairs::duplex_pair(Version::Tls13, 16 * 1024).await;
         set.spawn(server, None, move |stream, signal| {
             Box::pin(async move {
                 stream.write_all(b"hello").await.unwrap();

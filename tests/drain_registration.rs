@@ -2,14 +2,14 @@
 //! still end with close_notify), handshakes run under the deadline, and
 //! dropping the set closes everything.
 
-mod common;
-mod drain_kit;
+use graceful_tls_testkit::drain;
+use graceful_tls_testkit::pairs;
 
 use std::time::Duration;
 
-use common::{peer_read_to_end, PeerSaw, Version};
-use drain_kit::{register, run_peer, Peer, Request};
+use drain::{register, run_peer, Peer, Request};
 use graceful_tls::{CloseOutcome, Config, ConnectionSet, Ended, ShutdownSignal};
+use pairs::{peer_read_to_end, PeerSaw, Version};
 use rustls::pki_types::ServerName;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
@@ -39,7 +39,7 @@ async fn registration_during_and_after_a_drain_is_refused() {
     let set = ConnectionSet::with_config(config());
     let (started_tx, mut started_rx) = mpsc::unbounded_channel();
     let (_unstall_tx, unstall) = watch::channel(false);
-    let (client, server) = common::duplex_pair(Version::Tls13, 16 * 1024).await;
+    let (client, server) = pairs::duplex_pair(Version::Tls13, 16 * 1024).await;
     register(&set, server, &started_tx);
     let busy = Request {
         work: Duration::from_secs(2),
@@ -54,8 +54,8 @@ async fn registration_during_and_after_a_drain_is_refused() {
         assert!(set.is_draining());
         let mut saw = Vec::new();
         for _ in 0..2 {
-            let (client, server) = common::duplex_pair(Version::Tls12, 16 * 1024).await;
-            let mut client = common::Tls::from(client);
+            let (client, server) = pairs::duplex_pair(Version::Tls12, 16 * 1024).await;
+            let mut client = pairs::Tls::from(client);
             let refused = set
                 .spawn(server, None, nothing())
                 .expect_err("refused while draining");
@@ -83,8 +83,8 @@ async fn registration_during_and_after_a_drain_is_refused() {
     ));
 
     // After the drain: still refused, never silently kept.
-    let (client, server) = common::duplex_pair(Version::Tls13, 16 * 1024).await;
-    let mut client = common::Tls::from(client);
+    let (client, server) = pairs::duplex_pair(Version::Tls13, 16 * 1024).await;
+    let mut client = pairs::Tls::from(client);
     let refused = set.spawn(server, None, nothing()).expect_err("refused");
     let mut stream = refused.into_inner();
     let outcome = tokio::join!(stream.close(), async {
@@ -104,8 +104,8 @@ async fn registration_during_and_after_a_drain_is_refused() {
 #[tokio::test(start_paused = true)]
 async fn handshakes_run_under_the_deadline() {
     let set = ConnectionSet::with_config(config());
-    let acceptor = TlsAcceptor::from(common::server_config(Version::Tls13));
-    let connector = TlsConnector::from(common::client_config(Version::Tls13));
+    let acceptor = TlsAcceptor::from(pairs::server_config(Version::Tls13));
+    let connector = TlsConnector::from(pairs::client_config(Version::Tls13));
     let name = ServerName::try_from("localhost").unwrap();
 
     // 1. The client starts its handshake only after the drain began.
@@ -134,7 +134,7 @@ async fn handshakes_run_under_the_deadline() {
     let late_client = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let tls = connector.connect(name, late_io).await.expect("handshake");
-        common::peer_read_to_end(&mut common::Tls::from(tls)).await
+        pairs::peer_read_to_end(&mut pairs::Tls::from(tls)).await
     };
     let (report, late_saw) = tokio::join!(set.drain(DEADLINE), late_client);
     assert_eq!(late_saw, PeerSaw::CloseNotify(vec![]));
@@ -169,7 +169,7 @@ async fn dropping_the_set_closes_every_connection() {
     let (_unstall_tx, unstall) = watch::channel(false);
     let mut peers = Vec::new();
     for i in 0..50 {
-        let (client, server) = common::duplex_pair(common::VERSIONS[i % 2], 16 * 1024).await;
+        let (client, server) = pairs::duplex_pair(pairs::VERSIONS[i % 2], 16 * 1024).await;
         register(&set, server, &started_tx);
         let slow = Request {
             work: Duration::from_secs(3600),

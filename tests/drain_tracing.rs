@@ -4,13 +4,13 @@
 //! without a subscriber could hide the events.)
 #![cfg(feature = "tracing")]
 
-mod common;
+use graceful_tls_testkit::pairs;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{peer_read_to_end, Tls, Version};
 use graceful_tls::ConnectionSet;
+use pairs::{peer_read_to_end, Tls, Version};
 use tokio::io::AsyncWriteExt;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -50,7 +50,7 @@ async fn drain_two_connections() -> graceful_tls::DrainReport {
     let set = ConnectionSet::new();
     let mut peers = Vec::new();
     for _ in 0..2 {
-        let (client, server) = common::duplex_pair(Version::Tls13, 16 * 1024).await;
+        let (client, server) = pairs::duplex_pair(Version::Tls13, 16 * 1024).await;
         let addr = "192.0.2.7:443".parse().ok();
         set.spawn(server, addr, |stream, signal| {
             Box::pin(async move {

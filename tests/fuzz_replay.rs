@@ -1,14 +1,15 @@
 //! Replays the fuzz harness on stable Rust, in every test run: each
 //! committed corpus input (`fuzz/corpus/<target>/`), a fixed number of
 //! seeded random inputs, and every crash the fuzzers ever found, as a named
-//! regression test. Needs `--features fuzzing`.
-#![cfg(feature = "fuzzing")]
+//! regression test. The harness lives in the testkit
+//! (`testkit/src/fuzzing/`).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use graceful_tls::fuzzing::{machine, stream};
-use graceful_tls::machine::{Event, Machine};
+use graceful_tls::machine::Event;
+use graceful_tls_testkit::fuzzing::{machine, stream};
+use graceful_tls_testkit::machine_graph::reachable;
 
 /// Every committed input of one target's corpus, with its file name.
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -135,16 +136,11 @@ fn machine_corpus() {
 /// `Machine::new()` (the list in docs/transitions.txt).
 fn every_transition() -> HashSet<machine::Transition> {
     let mut all = HashSet::new();
-    let mut seen = HashSet::from([Machine::new()]);
-    let mut todo = vec![Machine::new()];
-    while let Some(state) = todo.pop() {
+    for state in reachable() {
         for event in Event::ALL {
             let mut next = state;
             next.handle(event);
             all.insert((state, event, next));
-            if seen.insert(next) {
-                todo.push(next);
-            }
         }
     }
     all
@@ -181,7 +177,7 @@ fn stream_seeded_random() {
 /// Replays one input file given by `FUZZ_INPUT` (with `FUZZ_TARGET`
 /// `machine` or `stream`); set `FUZZ_TRACE=1` to print each step.
 #[test]
-#[ignore = "manual: FUZZ_TARGET=stream FUZZ_INPUT=path cargo test --features fuzzing --test fuzz_replay -- --ignored one_input --nocapture"]
+#[ignore = "manual: FUZZ_TARGET=stream FUZZ_INPUT=path cargo test --test fuzz_replay -- --ignored one_input --nocapture"]
 fn one_input() {
     let target = std::env::var("FUZZ_TARGET").expect("FUZZ_TARGET");
     let path = std::env::var("FUZZ_INPUT").expect("FUZZ_INPUT");

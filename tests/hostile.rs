@@ -39,7 +39,7 @@
 
 #[path = "hostile/await_peer.rs"]
 mod await_peer;
-mod common;
+use graceful_tls_testkit::pairs;
 #[path = "hostile/deadlines.rs"]
 mod deadlines;
 #[path = "hostile/drop.rs"]
@@ -50,17 +50,10 @@ mod flood;
 mod flood_memory;
 #[path = "hostile/flush.rs"]
 mod flush;
-#[path = "hostile/kit.rs"]
-mod kit;
-#[path = "hostile/pump.rs"]
-mod pump;
+use graceful_tls_testkit::hostile;
 #[path = "hostile/reads.rs"]
 mod reads;
 #[path = "hostile/shutdown.rs"]
 mod shutdown;
 #[path = "hostile/tcp.rs"]
 mod tcp;
-#[path = "hostile/thread_peer.rs"]
-mod thread_peer;
-#[path = "hostile/transport.rs"]
-mod transport;

@@ -3,7 +3,7 @@
 //! handshake state and version come from OpenSSL.
 #![cfg(feature = "openssl")]
 
-mod common;
+use graceful_tls_testkit::pairs;
 #[path = "conformance/openssl_stack.rs"]
 mod openssl_stack;
 
@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use common::{pattern, Version};
 use graceful_tls::{CancellationToken, GracefulStream, ReadOutcome, TlsBackend, TlsVersion};
+use pairs::{pattern, Version};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 
 /// A duplex end that counts the reads OpenSSL makes on it.

@@ -10,7 +10,7 @@
 //! every wait is bounded by [`interop::TIMEOUT`], and every case uses its own
 //! ports, so the cases run in parallel.
 
-mod interop;
+use graceful_tls_testkit::interop;
 
 use interop::{cert, example, free_port, openssl, transcripts, Out, Proc, Version, TIMEOUT};
 use std::process::Command;

@@ -2,10 +2,10 @@
 //! cannot express: the verdict must come from rustls' state even when the
 //! stream reports a truncation as a plain EOF.
 
-mod common;
+use graceful_tls_testkit::pairs;
 
-use common::*;
 use graceful_tls::{CancellationToken, GracefulStream, ReadOutcome, TlsBackend};
+use pairs::*;
 use tokio::io::AsyncWriteExt;
 
 /// Reads until a terminal outcome; returns the data and the outcome.

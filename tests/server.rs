@@ -5,20 +5,18 @@
 //! time bound is generous; the verdicts come from the clients' own reads
 //! and from the `DrainReport`.
 
-#[path = "../examples/axum_app/mod.rs"]
-mod axum_app;
-mod common;
-#[path = "../examples/grpc_greeter/mod.rs"]
-mod grpc_greeter;
+use graceful_tls_testkit::apps::axum as axum_app;
+use graceful_tls_testkit::apps::grpc as grpc_greeter;
+use graceful_tls_testkit::pairs;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{peer_read_to_end, PeerSaw, Tls, Version};
 use graceful_tls::server::{GracefulListener, Readiness};
 use graceful_tls::{CancellationToken, CloseOutcome, Config, DrainReport, Ended};
+use pairs::{peer_read_to_end, PeerSaw, Tls, Version};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -38,11 +36,10 @@ async fn start(drain_timeout: Duration, handshake_timeout: Duration) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (shutdown, readiness) = (CancellationToken::new(), Readiness::new());
-    let serve = graceful_tls::server::serve(
-        listener,
-        common::server_config(Version::Tls13),
-        axum_app::app(readiness.clone()),
-    )
+    let serve = graceful_tls::server::serve(listener, pairs::server_config(Version::Tls13), {
+        let readiness = readiness.clone();
+        axum_app::app(move || readiness.is_draining())
+    })
     .with_drain_timeout(drain_timeout)
     .with_handshake_timeout(handshake_timeout)
     .with_close_config(Config::default().with_flush_timeout(FLUSH))
@@ -67,7 +64,7 @@ impl Server {
 }
 
 async fn connect(addr: SocketAddr, alpn: &[u8]) -> Tls<TcpStream> {
-    let mut config = (*common::client_config(Version::Tls13)).clone();
+    let mut config = (*pairs::client_config(Version::Tls13)).clone();
     config.alpn_protocols = vec![alpn.to_vec()];
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let name = ServerName::try_from("localhost").expect("name");
@@ -370,7 +367,7 @@ async fn curl_http1_and_http2_complete_or_see_close_notify() {
         let mut command = tokio::process::Command::new("curl");
         command
             .args(["-sS", "-v", "-N", protocol, "--cacert"])
-            .arg(common::cert_dir().join("ca.pem"))
+            .arg(pairs::cert_dir().join("ca.pem"))
             .arg("--resolve")
             .arg(format!("localhost:{port}:127.0.0.1"))
             .arg(format!("https://localhost:{port}{path}"));
@@ -429,11 +426,11 @@ async fn curl_http1_and_http2_complete_or_see_close_notify() {
 async fn axum_serve_over_graceful_listener_sends_close_notify() {
     let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = tcp.local_addr().expect("addr");
-    let listener = GracefulListener::new(tcp, common::server_config(Version::Tls13))
+    let listener = GracefulListener::new(tcp, pairs::server_config(Version::Tls13))
         .with_handshake_timeout(Duration::from_secs(5));
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(
-        axum::serve(listener, axum_app::app(Readiness::new()))
+        axum::serve(listener, axum_app::app(|| false))
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .into_future(),
     );
@@ -462,7 +459,7 @@ async fn tonic_call_in_flight_completes() {
     let shutdown = CancellationToken::new();
     let serve = graceful_tls::server::serve(
         listener,
-        common::server_config(Version::Tls13),
+        pairs::server_config(Version::Tls13),
         tonic::service::Routes::new(Greeter),
     )
     .with_drain_timeout(Duration::from_secs(10))

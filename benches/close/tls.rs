@@ -9,8 +9,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-#[path = "../../tests/certs/configs.rs"]
-mod configs;
+use graceful_tls_testkit::certs as configs;
 
 pub type Client = tokio_rustls::client::TlsStream<TcpStream>;
 pub type Server = tokio_rustls::server::TlsStream<TcpStream>;

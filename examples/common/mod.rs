@@ -8,8 +8,7 @@ use std::time::Duration;
 use graceful_tls::Config;
 use rustls::{ClientConfig, ServerConfig};
 
-#[path = "../../tests/certs/configs.rs"]
-mod configs;
+use graceful_tls_testkit::certs as configs;
 
 /// Prints one line on stdout and flushes it, ignoring a closed stdout.
 macro_rules! say {
@@ -156,9 +155,9 @@ pub fn client_tls(ca: &str, options: &TlsOptions) -> Result<Arc<ClientConfig>, S
     Ok(Arc::new(config))
 }
 
-/// `tests/certs/<name>` of this repository (for the demo).
+/// `testkit/certs/<name>` of this repository (for the demo).
 pub fn test_cert(name: &str) -> String {
-    format!("{}/tests/certs/{name}", env!("CARGO_MANIFEST_DIR"))
+    configs::path(name)
 }
 
 /// A stream of SIGINT/SIGTERM (Ctrl-C elsewhere). The handlers are installed

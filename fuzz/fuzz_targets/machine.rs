@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use graceful_tls::fuzzing::machine::{run_recording, transition_index, TRANSITION_SLOTS};
+use graceful_tls_testkit::fuzzing::machine::{run_recording, transition_index, TRANSITION_SLOTS};
 use libfuzzer_sys::fuzz_target;
 
 /// One libFuzzer feature per state × event pair the run took: libFuzzer

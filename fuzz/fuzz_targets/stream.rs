@@ -2,11 +2,11 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use graceful_tls::fuzzing::stream::{run_cases, Case};
+use graceful_tls_testkit::fuzzing::stream::{run_cases, Case};
 use libfuzzer_sys::fuzz_target;
 
 /// One libFuzzer feature per hostile case the run came through (see
-/// `graceful_tls::fuzzing::stream::Case`): code coverage cannot tell, say,
+/// `graceful_tls_testkit::fuzzing::stream::Case`): code coverage cannot tell, say,
 /// a ticket that arrives during our close from one that arrives before it,
 /// so without these `cmin` would drop the inputs that reach them. Set to 1,
 /// not counted (libFuzzer makes a feature of each count bucket).

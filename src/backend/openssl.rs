@@ -177,7 +177,7 @@ mod tests {
     use super::*;
 
     fn certs() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/certs")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testkit/certs")
     }
 
     async fn pair(capacity: usize) -> (SslStream<DuplexStream>, SslStream<DuplexStream>) {

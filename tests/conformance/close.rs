@@ -7,7 +7,7 @@ use graceful_tls::{CancellationToken, CloseOutcome, Config, Error, GracefulStrea
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::common::{cases, pattern, Side, Version};
+use crate::pairs::{cases, pattern, Side, Version};
 use crate::peer::{peer_read_to_end, truncate, PeerSaw};
 use crate::stack::Pair;
 

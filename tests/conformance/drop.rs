@@ -5,7 +5,7 @@ use std::time::Duration;
 use graceful_tls::{CancellationToken, Config, GracefulStream};
 use tokio::io::AsyncWriteExt;
 
-use crate::common::{cases, pattern, Side, Version};
+use crate::pairs::{cases, pattern, Side, Version};
 use crate::peer::{peer_read_to_end, truncate, PeerSaw};
 use crate::stack::Pair;
 

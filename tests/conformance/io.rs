@@ -6,7 +6,7 @@ use graceful_tls::{CancellationToken, Error, GracefulStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::{Framed, LinesCodec};
 
-use crate::common::{cases, Side, Version};
+use crate::pairs::{cases, Side, Version};
 use crate::peer::{peer_read_to_end, truncate, PeerSaw};
 use crate::stack::Pair;
 

@@ -6,7 +6,7 @@ use openssl::ssl::{Ssl, SslAcceptor, SslConnector, SslFiletype, SslMethod, SslVe
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_openssl::SslStream;
 
-use crate::common::{cert_dir, Version};
+use crate::pairs::{cert_dir, Version};
 
 fn ssl_version(version: Version) -> SslVersion {
     match version {

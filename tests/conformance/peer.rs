@@ -1,11 +1,11 @@
-//! What the bare peer does: the strict reader is tests/common's
+//! What the bare peer does: the strict reader is the testkit's (pairs.rs)
 //! `peer_read_to_end`, shared with every other suite.
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::stack::AnyTls;
 
-pub use crate::common::{peer_read_to_end, PeerSaw};
+pub use crate::pairs::{peer_read_to_end, PeerSaw};
 
 /// Shuts the peer's transport write half without close_notify: a truncation.
 pub async fn truncate<IO>(peer: &mut AnyTls<IO>)

@@ -4,7 +4,7 @@
 use graceful_tls::{CancellationToken, Error, GracefulStream, ReadOutcome, TlsBackend};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 
-use crate::common::{cases, pattern, Side, Version};
+use crate::pairs::{cases, pattern, Side, Version};
 use crate::peer::{peer_read_to_end, truncate, PeerSaw};
 use crate::stack::Pair;
 

@@ -11,7 +11,7 @@ use graceful_tls::{TlsBackend, TlsVersion};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::common::{self, Side, Version};
+use crate::pairs::{self, Side, Version};
 
 /// A TLS library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,22 +109,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsBackend for AnyTls<IO> {
     }
 }
 
-impl Version {
-    pub fn tls(self) -> TlsVersion {
-        match self {
-            Version::Tls12 => TlsVersion::Tls12,
-            Version::Tls13 => TlsVersion::Tls13,
-        }
-    }
-}
-
 async fn connect<IO>(stack: Stack, version: Version, io: IO) -> AnyTls<IO>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     match stack {
         Stack::Rustls => {
-            let connector = tokio_rustls::TlsConnector::from(common::client_config(version));
+            let connector = tokio_rustls::TlsConnector::from(pairs::client_config(version));
             let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
             AnyTls::Rustls(
                 connector
@@ -145,7 +136,7 @@ where
 {
     match stack {
         Stack::Rustls => {
-            let acceptor = tokio_rustls::TlsAcceptor::from(common::server_config(version));
+            let acceptor = tokio_rustls::TlsAcceptor::from(pairs::server_config(version));
             AnyTls::Rustls(acceptor.accept(io).await.expect("rustls accept").into())
         }
         #[cfg(feature = "openssl")]

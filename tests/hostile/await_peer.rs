@@ -10,11 +10,11 @@ use rustls::AlertDescription;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::common::{cases, pattern, peer_read_to_end, PeerSaw, Side, Version};
-use crate::kit::{
+use crate::hostile::{
     alert, close_until_pending, config, corrupt_our_next_record, peer_close_notify, peer_garbage,
     peer_key_update, rustls_error, wired, wrap, Ours,
 };
+use crate::pairs::{cases, pattern, peer_read_to_end, PeerSaw, Side, Version};
 
 /// Writes `len` bytes before close, then drives close() to AwaitPeer.
 async fn awaiting(ours: &mut Ours, len: usize) -> Vec<u8> {

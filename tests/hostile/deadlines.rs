@@ -8,9 +8,9 @@ use graceful_tls::{CloseOutcome, Config};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
-use crate::common::{cases, peer_read_to_end, PeerSaw, Side, Version};
-use crate::kit::{config, fill, wired, wrap};
-use crate::transport::ShutdownFault;
+use crate::hostile::transport::ShutdownFault;
+use crate::hostile::{config, fill, wired, wrap};
+use crate::pairs::{cases, peer_read_to_end, PeerSaw, Side, Version};
 
 /// The flush waits 400 ms (the peer reads late), then the peer wait waits
 /// in full, then the shutdown: each deadline counts from its own step's

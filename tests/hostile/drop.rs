@@ -7,8 +7,8 @@ use graceful_tls::machine::WriteState;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
-use crate::common::{cases, pattern, peer_read_to_end, PeerSaw};
-use crate::kit::{close_until_pending, config, fill, wired, wrap};
+use crate::hostile::{close_until_pending, config, fill, wired, wrap};
+use crate::pairs::{cases, pattern, peer_read_to_end, PeerSaw};
 
 /// Bytes the peer sent that we never read are read by the drop before it
 /// lets go of the transport (over TCP, unread bytes make the kernel send

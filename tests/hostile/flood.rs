@@ -16,9 +16,9 @@ use graceful_tls::{
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::common::VERSIONS;
-use crate::kit::{close_until_pending, config, fill};
-use crate::thread_peer::{connect, Act};
+use crate::hostile::thread_peer::{connect, Act};
+use crate::hostile::{close_until_pending, config, fill};
+use crate::pairs::VERSIONS;
 
 /// Slack for scheduling on a loaded 2-core machine.
 pub const SLACK: Duration = Duration::from_secs(2);

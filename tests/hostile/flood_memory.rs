@@ -15,9 +15,9 @@ use graceful_tls::{CancellationToken, CloseOutcome, GracefulStream, ReadOutcome}
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 
-use crate::common::{cases, pattern, Side, Version};
-use crate::kit::config;
-use crate::pump::{advance_forever, guarded, pumped};
+use crate::hostile::config;
+use crate::hostile::pump::{advance_forever, guarded, pumped};
+use crate::pairs::{cases, pattern, Side, Version};
 
 /// Real time a body may take before it counts as hung.
 const HANG: Duration = Duration::from_secs(20);

@@ -11,11 +11,11 @@ use rustls::AlertDescription;
 use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 
-use crate::common::{cases, peer_read_to_end, truncate, PeerSaw, Version};
-use crate::kit::{
+use crate::hostile::{
     alert, close_until_pending, config, corrupt_our_next_record, drain_raw, fill, peer_garbage,
     peer_key_update, wired, wrap,
 };
+use crate::pairs::{cases, peer_read_to_end, truncate, PeerSaw, Version};
 
 const FLUSHING: WriteState = WriteState::Flushing { await_peer: true };
 
@@ -166,7 +166,7 @@ async fn key_update_answer_goes_out_ahead_of_close_notify() {
     for (side, version) in cases().filter(|(_, v)| *v == Version::Tls13) {
         let mut w = wired(side, version, 64 * 1024).await;
         let mut ours = wrap(w.ours, config(500, 1000));
-        let sent = crate::common::pattern(10_000);
+        let sent = crate::pairs::pattern(10_000);
         tokio::io::AsyncWriteExt::write_all(&mut ours, &sent)
             .await
             .unwrap();

@@ -10,11 +10,11 @@ use rustls::AlertDescription;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 
-use crate::common::{cases, pattern, truncate, Side, Version};
-use crate::kit::{
+use crate::hostile::{
     alert, config, corrupt_our_next_record, peer_close_notify, peer_garbage, peer_key_update,
     rustls_error, wired, wrap, Ours,
 };
+use crate::pairs::{cases, pattern, truncate, Side, Version};
 
 /// Reads until a terminal outcome: the data and the outcome.
 async fn read_all(ours: &mut Ours) -> (Vec<u8>, Result<ReadOutcome, Error>) {

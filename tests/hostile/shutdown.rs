@@ -11,9 +11,9 @@ use graceful_tls::CloseOutcome;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
-use crate::common::{cases, pattern, peer_read_to_end, PeerSaw};
-use crate::kit::{close_until_pending, config, wired, wrap};
-use crate::transport::ShutdownFault;
+use crate::hostile::transport::ShutdownFault;
+use crate::hostile::{close_until_pending, config, wired, wrap};
+use crate::pairs::{cases, pattern, peer_read_to_end, PeerSaw};
 
 /// A shutdown that never finishes costs exactly flush_timeout and keeps the
 /// decided outcome: close() after the peer confirmed says PeerConfirmed,

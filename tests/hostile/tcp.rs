@@ -8,10 +8,10 @@ use graceful_tls::machine::WriteState;
 use graceful_tls::{CancellationToken, CloseOutcome, GracefulStream, ReadOutcome};
 use tokio::io::AsyncWriteExt;
 
-use crate::common::VERSIONS;
 use crate::flood::{fill_until_stuck, SLACK};
-use crate::kit::{close_until_pending, config};
-use crate::thread_peer::{connect, Act};
+use crate::hostile::thread_peer::{connect, Act};
+use crate::hostile::{close_until_pending, config};
+use crate::pairs::VERSIONS;
 
 /// The peer closes with our bytes unread (its kernel sends RST) while our
 /// flush waits: close() ends with a typed reset long before flush_timeout.

@@ -1,0 +1,40 @@
+//! graceful-tls' own test harness (`publish = false`): everything the
+//! tests, the fuzz targets, the benches and the examples share, built on the
+//! library's public API only, so that the library (`src/`) holds the
+//! product and nothing else.
+//!
+//! * [`certs`]: the throwaway test PKI (`testkit/certs/`) and the one
+//!   builder of rustls configs from PEM;
+//! * [`pairs`]: real rustls client/server pairs, in memory over
+//!   `tokio::io::duplex` and over loopback TCP, and what a peer saw;
+//! * [`interop`]: child processes (`openssl s_server`/`s_client`, the
+//!   example binaries) with bounded waits and live transcripts;
+//! * [`drain`]: the drain kit (a request/response protocol and the
+//!   clients that speak it, well-behaved or hostile);
+//! * [`hostile`]: the hostile-peer kit (fault-injecting transports, a
+//!   flooding peer, peers on threads of their own);
+//! * [`apps`]: the axum app, the hand-written gRPC service and hyper by
+//!   hand, served by the examples and driven by the tests;
+//! * [`machine_graph`]: the state machine's reachable states and their DOT
+//!   graph (snapshot-tested in `tests/machine.rs`);
+//! * [`fuzzing`]: the fuzz harness of `fuzz/` and `tests/fuzz_replay.rs`.
+//!
+//! Helpers panic on failure (with what failed): they run in tests.
+#![allow(missing_docs)]
+
+use std::path::PathBuf;
+
+pub mod apps;
+pub mod certs;
+pub mod drain;
+pub mod fuzzing;
+pub mod hostile;
+pub mod interop;
+pub mod machine_graph;
+pub mod pairs;
+
+/// The workspace root (where the library's `Cargo.toml` is).
+pub fn workspace_root() -> PathBuf {
+    let testkit = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    testkit.parent().map(PathBuf::from).unwrap_or(testkit)
+}
