@@ -13,8 +13,8 @@ use watch::CancelWatch;
 
 mod close;
 mod drop;
-mod end;
 mod io;
+mod on_end;
 mod read;
 mod watch;
 
@@ -103,7 +103,7 @@ struct Core {
     error: Option<Error>,
     stats: Stats,
     /// Told once how the stream ended (`end.rs`).
-    end: end::EndHooks,
+    on_end: on_end::OnEnd,
 }
 
 impl<S: TlsBackend + Send + 'static> GracefulStream<S> {

@@ -24,7 +24,7 @@ use super::stream_ops::{ours_op, peer_op};
 use super::stream_peer::{Ours, Tls};
 use super::stream_vocab::CAPACITIES;
 pub use super::stream_vocab::{OursOp, PeerOp, Setup, Step, MAX_STEPS, SEGMENTS};
-use super::transport::{End, Side, Wire};
+use super::transport::{Endpoint, Side, Wire};
 use super::{tls, Script};
 use graceful_tls::{CancellationToken, Config, GracefulStream};
 
@@ -91,7 +91,7 @@ async fn play(input: &[u8]) -> Vec<Case> {
     finish(ours, peer, &wire, &ledger, setup, config).await
 }
 
-async fn handshake(setup: Setup, ours: End, peer: End) -> (Tls, Tls) {
+async fn handshake(setup: Setup, ours: Endpoint, peer: Endpoint) -> (Tls, Tls) {
     let (client_config, server_config) = tls::configs(setup.tls13);
     let connector = TlsConnector::from(client_config);
     let acceptor = TlsAcceptor::from(server_config);

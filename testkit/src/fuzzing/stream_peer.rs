@@ -8,11 +8,11 @@ use std::cell::RefCell;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::stream_check::{fill, Ledger, PEER};
-use super::transport::End;
+use super::transport::Endpoint;
 use graceful_tls::GracefulStream;
 
 /// The bare tokio-rustls peer (and our stream's inner TLS stream).
-pub(super) type Tls = tokio_rustls::TlsStream<End>;
+pub(super) type Tls = tokio_rustls::TlsStream<Endpoint>;
 /// Our side: the `GracefulStream` under test.
 pub(super) type Ours = GracefulStream<Tls>;
 

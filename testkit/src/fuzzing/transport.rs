@@ -141,7 +141,7 @@ pub struct Wire(Arc<Mutex<State>>);
 
 /// One end of the transport: reads the other side's pipe, writes its own.
 #[derive(Debug)]
-pub struct End {
+pub struct Endpoint {
     wire: Wire,
     side: Side,
 }
@@ -177,7 +177,7 @@ fn decide(script: &mut Script, scripted: bool, write: bool) -> Decision {
 impl Wire {
     /// Two connected ends over pipes of `capacity` bytes each way, whose
     /// reads return `segment` bytes at most.
-    pub fn pair(script: Script, capacity: usize, segment: usize) -> (Wire, End, End) {
+    pub fn pair(script: Script, capacity: usize, segment: usize) -> (Wire, Endpoint, Endpoint) {
         let pipe = || Pipe {
             capacity: capacity.max(1),
             segment: segment.max(1),
@@ -190,7 +190,7 @@ impl Wire {
             silent: false,
             closing: false,
         })));
-        let end = |side| End {
+        let end = |side| Endpoint {
             wire: wire.clone(),
             side,
         };
@@ -324,7 +324,7 @@ impl Wire {
     }
 }
 
-impl End {
+impl Endpoint {
     /// One read, once the cooperative budget allowed it.
     fn read_within_budget(
         &self,
@@ -475,7 +475,7 @@ fn spend<T>(coop: RestoreOnPending, poll: Poll<T>) -> Poll<T> {
     poll
 }
 
-impl AsyncRead for End {
+impl AsyncRead for Endpoint {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -489,7 +489,7 @@ impl AsyncRead for End {
     }
 }
 
-impl AsyncWrite for End {
+impl AsyncWrite for Endpoint {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -524,7 +524,7 @@ impl AsyncWrite for End {
     }
 }
 
-impl Drop for End {
+impl Drop for Endpoint {
     fn drop(&mut self) {
         let mut state = self.wire.lock();
         let own = &mut state.pipes[self.side as usize];

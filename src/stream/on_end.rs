@@ -20,7 +20,7 @@ type Hook = Box<dyn FnOnce(&Ended, Stats) + Send>;
 /// The hooks to call, or the end once it is known (so that a hook
 /// registered later is called at once).
 #[derive(Default)]
-pub(super) struct EndHooks {
+pub(super) struct OnEnd {
     /// Only ever reached through `&mut` (`Mutex::get_mut`, no locking): the
     /// mutex is there so that the stream stays `Sync` without asking hooks
     /// to be `Sync`.
@@ -28,7 +28,7 @@ pub(super) struct EndHooks {
     ended: Option<Ended>,
 }
 
-impl EndHooks {
+impl OnEnd {
     fn slot(&mut self) -> &mut Option<Hook> {
         // A hook that panicked poisoned nothing we rely on.
         self.hook.get_mut().unwrap_or_else(|e| e.into_inner())
@@ -62,9 +62,9 @@ impl EndHooks {
     }
 }
 
-impl fmt::Debug for EndHooks {
+impl fmt::Debug for OnEnd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EndHooks")
+        f.debug_struct("OnEnd")
             .field("hooks", &self.hook.lock().is_ok_and(|h| h.is_some()))
             .field("ended", &self.ended)
             .finish()
@@ -89,12 +89,12 @@ impl<S: TlsBackend> GracefulStream<S> {
     /// forget a server's sessions after a bad end.
     pub fn on_end(&mut self, hook: impl FnOnce(&Ended, Stats) + Send + 'static) {
         let stats = self.core.stats;
-        self.core.end.add(Box::new(hook), stats);
+        self.core.on_end.add(Box::new(hook), stats);
     }
 
     /// Reports the end to the hooks (once).
     pub(super) fn report_end(&mut self, ended: impl FnOnce() -> Ended) {
         let stats = self.core.stats;
-        self.core.end.fire(ended, stats);
+        self.core.on_end.fire(ended, stats);
     }
 }
