@@ -35,6 +35,7 @@
 
 mod connection;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 mod listener;
 mod readiness;
 mod serve;
