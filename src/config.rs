@@ -20,13 +20,13 @@ pub struct Config {
 }
 
 impl Config {
-    /// Default [`flush_timeout`](Config::flush_timeout): 3 s, as Netty's
+    /// Default [`flush_timeout`](Config::with_flush_timeout): 3 s, as Netty's
     /// `closeNotifyFlushTimeout`. Long enough for a congested but live peer
     /// to take a few kilobytes; short enough that a peer that stopped reading
     /// cannot hold a closing connection for long (Go allows 5 s).
     pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
-    /// Default [`peer_close_timeout`](Config::peer_close_timeout): 1 s.
+    /// Default [`peer_close_timeout`](Config::with_peer_close_timeout): 1 s.
     /// A peer that answers close_notify does so within one round trip plus
     /// its reaction time, far below a second on any path; a peer that never
     /// answers costs at most this (tokio-rustls refuses an unbounded wait as a
