@@ -129,12 +129,12 @@ pub struct Serve<H> {
 }
 
 impl<H> Serve<H> {
-    /// Default [`handshake_timeout`](Self::handshake_timeout): 10 s, as the
+    /// Default [`with_handshake_timeout`](Self::with_handshake_timeout): 10 s, as the
     /// `tls-listener` crate; a real client on a slow mobile link completes
     /// in well under a few seconds.
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-    /// Default [`drain_timeout`](Self::drain_timeout): 20 s, so that
+    /// Default [`with_drain_timeout`](Self::with_drain_timeout): 20 s, so that
     /// `drain_timeout + flush_timeout` (23 s by default) fits in Kubernetes'
     /// default `terminationGracePeriodSeconds` of 30 s with room to spare.
     pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);

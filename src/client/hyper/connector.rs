@@ -53,7 +53,7 @@ type EndHook = Arc<dyn Fn(&ConnectionReport) + Send + Sync>;
 /// * [`connect_to`](Self::connect_to) dials another address (a test server,
 ///   a load balancer's node) while the URI's host is still verified.
 /// * TCP connect and handshake together are bounded by
-///   [`connect_timeout`](Self::connect_timeout) (10 s by default).
+///   [`with_connect_timeout`](Self::with_connect_timeout) (10 s by default).
 /// * Each connection's end is reported once, with its outcome: to the
 ///   [`on_end`](Self::on_end) hook and, with the `tracing` feature, as an
 ///   `info` event of target `graceful_tls::client`. Idle connections that
