@@ -4,9 +4,10 @@
 //! (under two minutes on 2 cores). Loopback TCP, real rustls (ring), TLS 1.3
 //! with AES-128-GCM only. Every scenario runs the baseline and the crate
 //! interleaved (A B, B A, A B ...: who goes first alternates) in one process and reports medians. Prints one
-//! machine-readable line per scenario, a markdown table (the README's), and
-//! writes `target/bench/close.{json,md,svg}`; a full run also refreshes
-//! `docs/bench.svg`, which the README embeds.
+//! machine-readable line per scenario, a markdown table (the one in
+//! docs/benchmarks.md), and writes `target/bench/close.{json,md,svg}`; a full
+//! run also refreshes `docs/bench.svg`, which the README and
+//! docs/benchmarks.md embed.
 //!
 //! `mass_close` runs its peers in a child process (this binary re-executed
 //! with `--mass-close-peer`): 10,000 connections need 20,000 descriptors in
@@ -85,7 +86,7 @@ impl Plan {
 }
 
 /// `--profile-round-trips bare|graceful N`: only N pingpong round trips, for
-/// instruction counts (`valgrind --tool=callgrind`); see README.
+/// instruction counts (`valgrind --tool=callgrind`); see docs/benchmarks.md.
 const PROFILE_ARG: &str = "--profile-round-trips";
 
 fn profile_round_trips(args: &[String]) {

@@ -2,17 +2,7 @@
 
 use std::time::Duration;
 
-/// The deadlines a [`GracefulStream`](crate::GracefulStream) closes within.
-///
-/// ```
-/// use std::time::Duration;
-/// use graceful_tls::Config;
-///
-/// let config = Config::default()
-///     .with_flush_timeout(Duration::from_secs(2))
-///     .with_peer_close_timeout(Duration::ZERO); // do not wait for the peer
-/// assert_eq!(config.flush_timeout(), Duration::from_secs(2));
-/// ```
+#[doc = include_str!("docs/config.md")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Config {
     flush_timeout: Duration,

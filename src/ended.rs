@@ -12,6 +12,13 @@ use crate::{CloseOutcome, Error};
 /// connections, and by a [`GracefulStream`](crate::GracefulStream) to the
 /// hooks registered with
 /// [`on_end`](crate::GracefulStream::on_end).
+///
+/// The [`Display`](fmt::Display) form is the kebab-case name of
+/// [`as_str`](Self::as_str), followed by the error chain for failures; a
+/// drain's summary line counts connections by these names
+/// (`connections=12 forced=1 peer-confirmed=11`). What each read and close
+/// reported on the way to this end is in the table of
+/// [how each end is reported](crate::GracefulStream#how-each-end-is-reported).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Ended {

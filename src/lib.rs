@@ -1,4 +1,21 @@
-#![doc = include_str!("../README.md")]
+#![doc = include_str!("docs/crate.md")]
+// Feature-gated items the front page links to: without their feature, the
+// links point at docs.rs (built with every feature) instead of breaking. The
+// empty `//!` line keeps these definitions out of the page's last paragraph.
+//!
+#![cfg_attr(
+    not(feature = "hyper"),
+    doc = "[`server`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/index.html",
+    doc = "[`server::serve`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/fn.serve.html"
+)]
+#![cfg_attr(
+    not(feature = "axum"),
+    doc = "[`server::GracefulListener`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulListener.html"
+)]
+#![cfg_attr(
+    not(feature = "hyper-client"),
+    doc = "[`client::HttpsConnector`]: https://docs.rs/graceful-tls/latest/graceful_tls/client/struct.HttpsConnector.html"
+)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -35,3 +52,13 @@ pub use tokio_rustls;
 pub use tokio_util::sync::CancellationToken;
 #[cfg(feature = "openssl")]
 pub use {openssl, tokio_openssl};
+
+// README.md is the front page of the repository and of crates.io, and
+// docs.rs shows src/docs/crate.md instead (the README's developer sections
+// went to CONTRIBUTING.md and docs/). Including the README here, only when
+// rustdoc collects doc tests, keeps its code blocks compiled as doc tests
+// without making it a page of the documentation (tokio and axum do the
+// same). The type exists in no other build.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

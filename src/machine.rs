@@ -9,10 +9,23 @@
 //! read or written is no event at all: it changes no state. The same machine is driven directly
 //! by the fuzz targets, which is why it is public.
 //!
+//! States and events are enums, [`Machine::handle`] is the one transition
+//! function, and each state documents what the caller must do next, like
+//! rustls' `ConnectionState`. [`GracefulStream`](crate::GracefulStream) is a
+//! thin shell that performs the I/O and feeds the results back.
+//!
 //! A TLS connection has two directions that end independently (RFC 8446
 //! §6.1), so the state is a pair: [`ReadState`] (what the peer did) and
 //! [`WriteState`] (how far our own close has gone). One transition function,
 //! [`Machine::handle`], moves both.
+//!
+//! The whole graph is generated from the transition function itself (the
+//! testkit's `machine_graph` module explores the reachable states): the
+//! repository's `docs/state.dot` and its picture `docs/state.svg` (a test
+//! fails when the DOT file drifts), and the full read × write table,
+//! snapshot-tested in `docs/transitions.txt` (510 state × event pairs, each
+//! kept by the `machine` fuzz target's corpus). `CONTRIBUTING.md` says how
+//! to regenerate them. In short:
 //!
 //! ```text
 //! read:  Open ──Cancel──▶ Cancelled

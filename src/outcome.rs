@@ -4,6 +4,10 @@ use std::fmt;
 
 /// How one [`GracefulStream::read_outcome`](crate::GracefulStream::read_outcome) ended.
 ///
+/// Decided from the TLS library's own state, never from error text. What
+/// `AsyncRead` and `close()` report for the same ends is in one table:
+/// [how each end is reported](crate::GracefulStream#how-each-end-is-reported).
+///
 /// # Later reads
 ///
 /// A read's outcome only moves forward. `CloseNotify`, `AbruptEof` and
@@ -73,7 +77,10 @@ impl fmt::Display for ReadOutcome {
 /// How a close ended, from [`GracefulStream::close`](crate::GracefulStream::close).
 ///
 /// Failures (a reset, a TLS error) are reported as [`Error`](crate::Error)
-/// instead.
+/// instead. Which peer behaviour leads to which outcome, next to what reads
+/// report: [how each end is reported](crate::GracefulStream#how-each-end-is-reported);
+/// the deadlines behind `PeerTimeout` and `FlushTimeout`:
+/// [`Config`](crate::Config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseOutcome {

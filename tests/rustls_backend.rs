@@ -70,7 +70,8 @@ mod eof_as_ok {
     }
 
     /// Delegates every question to the wrapped stream: this is also the
-    /// shape of a backend for a wrapper type (see the README).
+    /// shape of a backend for a wrapper type (see `graceful_tls::backend`,
+    /// "Adding a backend").
     impl<S: TlsBackend> TlsBackend for EofAsOk<S> {
         fn is_handshake_complete(&self) -> bool {
             self.0.is_handshake_complete()

@@ -1,5 +1,5 @@
 //! The figures: the five machine-readable lines, the markdown table (the
-//! README's), `target/bench/close.{json,md,svg}` and, after a full run,
+//! one in docs/benchmarks.md), `target/bench/close.{json,md,svg}` and, after a full run,
 //! `docs/bench.svg`.
 
 use std::fmt::Write as _;
@@ -150,7 +150,7 @@ impl Figures {
         )
     }
 
-    /// The README's table.
+    /// The table of docs/benchmarks.md.
     pub fn markdown(&self) -> String {
         let (s, p, mem, m) = (self.summary(), &self.plan, &self.memory, &self.machine);
         let mut t = String::new();

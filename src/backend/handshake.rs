@@ -10,7 +10,7 @@ use std::fmt;
 /// holds the secret of an earlier session whose certificate *was* checked.
 /// Clients that change their trust policy, or that must not reuse a session
 /// after a bad end (RFC 5246 §7.2.2, RFC 8446 §6), need to know which one
-/// happened; see the README's "Clients" section.
+/// happened; see the [`client`](crate::client) module.
 ///
 /// Non-exhaustive: rustls 0.24 tells a resumption after a
 /// HelloRetryRequest apart, for instance.

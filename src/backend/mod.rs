@@ -1,6 +1,4 @@
-//! What [`GracefulStream`](crate::GracefulStream) needs from a TLS stream,
-//! and its implementations: tokio-rustls (always) and tokio-openssl (feature
-//! `openssl`).
+#![doc = include_str!("../docs/backend.md")]
 
 use std::io;
 use std::task::{Context, Poll};
@@ -60,7 +58,8 @@ pub enum ErrorClass {
 ///
 /// **Not sealed**, on purpose: the crate promises to wrap any tokio TLS
 /// stream, so a stack we do not ship (or a wrapper around one we do) can
-/// implement it; the README shows how. Adding a required method would be a
+/// implement it; [the backend guide](crate::backend#adding-a-backend)
+/// shows how. Adding a required method would be a
 /// breaking change, which is the price of that openness: the trait is kept
 /// to what the state machine needs, and new methods come with a default (like
 /// [`handshake_kind`](Self::handshake_kind)) so that existing

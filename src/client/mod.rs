@@ -1,18 +1,12 @@
-//! Clients: session hygiene and connectors.
+#![doc = include_str!("../docs/client.md")]
+// Without the `hyper-client` feature, `HttpsConnector` links to docs.rs
+// (built with every feature) instead of breaking; the empty `//!` line keeps
+// the definition out of the page's last paragraph.
 //!
-//! * [`SessionCache`] wraps a rustls `ClientSessionStore` and forgets a
-//!   server's sessions after a connection to it ended badly
-//!   ([`SessionPolicy`]); [`SessionCache::forget`] does it on demand.
-//! * [`Connector`] makes rustls client connections over any transport as
-//!   [`GracefulStream`](crate::GracefulStream)s watched by the cache, and
-//!   forces a full handshake for one connection when asked
-//!   ([`Connector::connect_full_handshake`]).
-//! * With the cargo feature `hyper-client`, `HttpsConnector`: the same for
-//!   hyper-util's legacy `Client`, whose pooled connections end with
-//!   close_notify.
-//!
-//! [`GracefulStream::handshake_kind`](crate::GracefulStream::handshake_kind)
-//! says whether each connection resumed.
+#![cfg_attr(
+    not(feature = "hyper-client"),
+    doc = "[`HttpsConnector`]: https://docs.rs/graceful-tls/latest/graceful_tls/client/struct.HttpsConnector.html"
+)]
 
 mod connector;
 mod error;

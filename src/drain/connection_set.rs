@@ -18,25 +18,7 @@ use super::{DrainReport, HandlerFuture, LentStream, Refused, ShutdownSignal};
 use crate::deadline::{saturating_after, Deadline};
 use crate::{Config, GracefulStream, TlsBackend};
 
-/// Runs TLS connections, each in a task of its own, and ends them all
-/// gracefully: [`drain`](Self::drain) with a deadline, or
-/// [`abort`](Self::abort) at once. Every connection ends with close_notify
-/// (or a typed reason why it could not), and the drain reports how each one
-/// ended.
-///
-/// The set owns each connection's stream and task. A handler borrows the
-/// stream (`&mut GracefulStream`) and gets a [`ShutdownSignal`]; when it
-/// returns, the set closes the stream ([`GracefulStream::close`]). When the
-/// deadline passes, the set drops handlers that are still running (wherever
-/// they are stuck), closes their streams itself (close_notify, without
-/// waiting for the peer's, bounded by the flush timeout) and waits for every
-/// task: when `drain` returns, no connection of the set is open and no task
-/// runs on its behalf.
-///
-/// Once a drain has begun, new registrations are refused ([`Refused`]), so
-/// that a drain always ends and every report is complete. Dropping the set
-/// aborts every connection; they close in the background, bounded, without
-/// a report.
+#[doc = include_str!("../docs/connection_set.md")]
 pub struct ConnectionSet {
     shared: Arc<Shared>,
 }

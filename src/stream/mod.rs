@@ -20,65 +20,7 @@ mod watch;
 
 pub(crate) use close::ClosePolicy;
 
-/// A TLS stream that always ends with close_notify, within deadlines, and
-/// says how it ended.
-///
-/// Wrap an established TLS stream (tokio-rustls client, server, or the
-/// `TlsStream` enum; `tokio_openssl::SslStream` with the `openssl` feature;
-/// any [`TlsBackend`]) together with a
-/// [`CancellationToken`]. Then:
-///
-/// * [`read_outcome`](Self::read_outcome) reads plaintext and reports how the
-///   read direction ended: [`ReadOutcome`](crate::ReadOutcome).
-/// * [`close`](Self::close) flushes, sends close_notify once, waits (bounded)
-///   for the peer's, shuts the transport's write half and reports a
-///   [`CloseOutcome`](crate::CloseOutcome).
-/// * Dropping it without `close` still sends close_notify (see
-///   [Dropping](#dropping)).
-///
-/// It also implements [`AsyncRead`](tokio::io::AsyncRead) and
-/// [`AsyncWrite`](tokio::io::AsyncWrite), so it drops into hyper (through
-/// `hyper_util::rt::TokioIo`), `tokio_util::codec::Framed` and
-/// `tokio::io::split`:
-///
-/// | outcome | `poll_read` | `io::ErrorKind` |
-/// |---|---|---|
-/// | `Data(n)` | `Ok(())`, `n` bytes filled | |
-/// | `CloseNotify` | `Ok(())`, nothing filled (EOF) | |
-/// | `AbruptEof` | `Err` holding [`Error::AbruptEof`] | `UnexpectedEof` |
-/// | `Cancelled` | `Err` holding [`Error::Cancelled`] | `ConnectionAborted` |
-/// | TLS / transport failure | `Err` holding [`Error::Tls`] / [`Error::Transport`] | `InvalidData` / original |
-///
-/// `poll_write` refuses writes once closing began with [`Error::Closed`]
-/// (`BrokenPipe`). `poll_shutdown` is a close that does not wait for the
-/// peer's close_notify (so that the read half of a split stream keeps every
-/// byte): it succeeds for every [`CloseOutcome`](crate::CloseOutcome) except
-/// `FlushTimeout`, which is an `Err` holding [`Error::FlushTimeout`]
-/// (`TimedOut`). [`Error::from_io`] recovers the typed error from any of
-/// these.
-///
-/// # Dropping
-///
-/// Dropping a stream whose close has not finished:
-/// 1. queues close_notify (unless it was sent already or a TLS error made it
-///    impossible) and makes one non-blocking attempt to flush it and shut
-///    down the transport's write half;
-/// 2. reads, without blocking, whatever the peer already sent, so that the
-///    kernel closes the socket with FIN rather than RST (an RST can make the
-///    peer lose our close_notify);
-/// 3. if the attempt could not finish and a tokio runtime is current, moves
-///    the transport into a background task that finishes the close within
-///    the flush timeout (twice, in the worst case: flush, then shutdown).
-///
-/// Limits: without a runtime (or if the runtime shuts down first) only the
-/// non-blocking attempt happens; a drop never waits for the peer's
-/// close_notify; and nobody learns the outcome. Call [`close`](Self::close)
-/// when the outcome matters. [`into_inner`](Self::into_inner) sends nothing.
-///
-/// # Runtime
-///
-/// Deadlines use `tokio::time`: call `close` and `poll_shutdown` inside a
-/// runtime with the time driver enabled.
+#[doc = include_str!("../docs/graceful_stream.md")]
 pub struct GracefulStream<S: TlsBackend> {
     /// `None` only after [`GracefulStream::into_inner`] or inside `Drop`.
     io: Option<S>,
