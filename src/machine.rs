@@ -6,8 +6,14 @@
 //! [`Machine::handle`], and asks [`Machine::read_gate`], [`Machine::close_step`],
 //! [`Machine::timer`] and [`Machine::may_write`] what to do next. Events are
 //! things that happened; questions (may I write?) are queries, and plaintext
-//! read or written is no event at all: it changes no state. The same machine is driven directly
-//! by the fuzz targets, which is why it is public.
+//! read or written is no event at all: it changes no state.
+//!
+//! It is public for two kinds of callers: a shell of your own (another
+//! runtime, or a TLS stack the [`backend`](crate::backend) trait does not
+//! fit) can drive it as [`GracefulStream`](crate::GracefulStream) does, and
+//! [`GracefulStream::state`](crate::GracefulStream::state) returns it, so a
+//! program can ask where a close stands. The fuzz targets drive it
+//! directly too.
 //!
 //! States and events are enums, [`Machine::handle`] is the one transition
 //! function, and each state documents what the caller must do next, like
