@@ -203,7 +203,20 @@ async fn truncating_server_is_reported() {
         matches!(end.ended, Ended::Closed(CloseOutcome::PeerEof)),
         "{end}"
     );
-    assert!(end.to_string().contains("peer-eof"), "{end}");
+    // The same report a drain lists, with what the connection was.
+    assert_eq!(end.server_name.as_deref(), Some("localhost"), "{end}");
+    assert_eq!(end.peer, Some(addr), "{end}");
+    assert_eq!(end.version, info.version, "{end}");
+    assert_eq!(end.handshake, info.handshake, "{end}");
+    assert!(!end.forced && !end.panicked, "{end}");
+    let line = end.to_string();
+    assert!(
+        line.starts_with(&format!(
+            "connection {} to localhost ({addr}) TLSv1.3",
+            info.id
+        )) && line.ends_with(": peer-eof"),
+        "{line}"
+    );
 }
 
 /// Bad input gets a typed error naming the cause.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use drain::{register, run_peer, Peer, Request};
-use graceful_tls::{CloseOutcome, Config, ConnectionSet, Ended};
+use graceful_tls::{CloseOutcome, Config, ConnectionSet, Ended, HandshakeKind};
 use pairs::{pattern, PeerSaw, VERSIONS};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -206,15 +206,22 @@ async fn drain_where_all_finish_before_the_deadline_over_tcp() {
     assert_eq!(set.live(), 0);
     assert_eq!(report.to_string(), "connections=200 peer-confirmed=200");
     let by_id: HashMap<u64, _> = report.connections.iter().map(|c| (c.id, c)).collect();
-    for (id, addr, peer, task) in peers {
+    for (i, (id, addr, peer, task)) in peers.into_iter().enumerate() {
         let saw = task.await.expect("peer task");
         let expected = match peer {
             Peer::Idle => vec![],
             _ => pattern(quick.len as usize),
         };
         assert_eq!(saw, PeerSaw::CloseNotify(expected), "conn {id}");
-        assert_eq!(by_id[&id].peer, addr);
+        let report = by_id[&id];
+        assert_eq!(report.peer, addr);
         assert!(addr.is_some());
+        // What the connection was: its version and a full handshake; a
+        // set's connections have no server name.
+        assert_eq!(report.version, Some(VERSIONS[i % 2].tls()), "{report}");
+        assert_eq!(report.handshake, Some(HandshakeKind::Full), "{report}");
+        assert_eq!(report.server_name, None, "{report}");
+        assert!(report.to_string().ends_with(": peer-confirmed"), "{report}");
     }
 }
 
