@@ -59,7 +59,14 @@ pub(super) async fn serve_connection<H, B>(
 #[cfg(feature = "tracing")]
 fn trace_http_error(ended: Result<(), Box<dyn StdError + Send + Sync>>) {
     if let Err(e) = ended {
-        tracing::debug!(target: "graceful_tls::server", error = %e, "http connection error");
+        // Typed: hyper's own timeout error (the HTTP/1.1 header read timeout).
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout)
+        {
+            tracing::debug!(target: "graceful_tls::server", error = %e, "header read timeout");
+        } else {
+            tracing::debug!(target: "graceful_tls::server", error = %e, "http connection error");
+        }
     }
 }
 

@@ -33,7 +33,9 @@
 //! close_notify and waits (bounded) for the client's, so clients that
 //! answer are reported `peer-confirmed`.
 
+mod accept;
 mod connection;
+mod limits;
 #[cfg(feature = "axum")]
 mod listener;
 mod readiness;
