@@ -11,6 +11,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::server::TlsStream;
 
 use crate::drain::race::{race, Race};
@@ -29,12 +30,14 @@ pub(super) type ServerIo = LentStream<TlsStream<TcpStream>>;
 /// It never closes the TLS stream itself: when hyper is done it drops the
 /// IO, and the [`ConnectionSet`](crate::ConnectionSet)'s task closes the
 /// stream (close_notify, bounded wait for the peer's). The deadline drops
-/// this future wherever it is stuck.
+/// this future wherever it is stuck. `place` is the connection's place
+/// under `max_connections`, given back when hyper is done.
 pub(super) async fn serve_connection<H, B>(
     io: ServerIo,
     signal: ShutdownSignal,
     builder: auto::Builder<TokioExecutor>,
     service: H,
+    place: OwnedSemaphorePermit,
 ) where
     H: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     H::Future: Send + 'static,
@@ -54,6 +57,7 @@ pub(super) async fn serve_connection<H, B>(
     // A protocol error (garbage instead of HTTP, a reset stream) ends the
     // connection; the report says how its TLS close went.
     trace_http_error(ended);
+    drop(place);
 }
 
 #[cfg(feature = "tracing")]

@@ -250,9 +250,8 @@ where
                 }
             };
             // Refused only once a drain began, which is after this loop.
-            let _ = set.spawn_lent(Some(peer), handshake, move |io, signal| async move {
-                serve_connection(io, signal, builder, service).await;
-                drop(connection);
+            let _ = set.spawn_lent(Some(peer), handshake, move |io, signal| {
+                serve_connection(io, signal, builder, service, connection)
             });
         }
         readiness.set_draining();
