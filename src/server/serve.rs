@@ -264,6 +264,7 @@ where
             Race::Second(()) => set.abort().await,
         };
         report.accept_errors = accept_errors;
+        trace_accept_errors(accept_errors);
         report
     }
 }
@@ -307,3 +308,15 @@ pub(super) fn offer_http_alpn(tls: Arc<ServerConfig>) -> Arc<ServerConfig> {
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Arc::new(tls)
 }
+
+/// The accept errors of a whole `serve`, once it returns (the drain's own
+/// summary event is emitted before they are added to its report).
+#[cfg(feature = "tracing")]
+fn trace_accept_errors(accept_errors: u64) {
+    if accept_errors > 0 {
+        tracing::warn!(target: "graceful_tls::server", accept_errors, "accept errors while serving");
+    }
+}
+
+#[cfg(not(feature = "tracing"))]
+fn trace_accept_errors(_accept_errors: u64) {}
