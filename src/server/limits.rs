@@ -61,10 +61,12 @@ impl<H> Serve<H> {
     /// 60 s (nginx's `keepalive_timeout` is 75 s).
     pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Limits::DEFAULT.keep_alive_timeout;
 
-    /// At most `max` connections at a time (handshaking or served; a
-    /// connection that hyper is done with stops counting while its close
-    /// waits, bounded by `peer_close_timeout`, for the client's
-    /// close_notify). At the limit, accepting waits: new clients stay in
+    /// At most `max` connections at a time, handshaking or served by
+    /// hyper. A connection stops counting when hyper is done with it: while
+    /// its close waits (bounded by `peer_close_timeout`) for the client's
+    /// close_notify, and once an upgraded connection (a WebSocket) has been
+    /// handed to the application, which must bound those itself. At the
+    /// limit, accepting waits: new clients stay in
     /// the kernel's listen queue (its backlog, 1,024 for tokio's `bind`)
     /// until a connection ends, instead of being accepted and dropped. A
     /// limit of 0 counts as 1. Default
