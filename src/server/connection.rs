@@ -63,11 +63,12 @@ pub(super) async fn serve_connection<H, B>(
 #[cfg(feature = "tracing")]
 fn trace_http_error(ended: Result<(), Box<dyn StdError + Send + Sync>>) {
     if let Err(e) = ended {
-        // Typed: hyper's own timeout error (the HTTP/1.1 header read timeout).
+        // Typed: hyper's own timeout errors (HTTP/1.1's header read
+        // timeout, HTTP/2's keep-alive ping timeout).
         if e.downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_timeout)
         {
-            tracing::debug!(target: "graceful_tls::server", error = %e, "header read timeout");
+            tracing::debug!(target: "graceful_tls::server", error = %e, "http timeout (header read or keep-alive)");
         } else {
             tracing::debug!(target: "graceful_tls::server", error = %e, "http connection error");
         }

@@ -93,7 +93,7 @@ impl<H> Serve<H> {
     /// time (slowloris). When it passes, the connection ends: the server
     /// sends close_notify and waits, bounded by `peer_close_timeout`, for
     /// the client's, like any connection hyper is done with (a
-    /// `graceful_tls::server` debug event says "header read timeout", with
+    /// `graceful_tls::server` debug event says "http timeout", with
     /// feature `tracing`). Since the wait for the next request on an idle
     /// keep-alive connection is timed the same way, hyper gets the shorter
     /// of this and the [keep-alive timeout](Self::with_keep_alive_timeout).
