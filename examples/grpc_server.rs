@@ -37,6 +37,9 @@ async fn main() -> ExitCode {
     let routes = tonic::service::Routes::new(apps::grpc::Greeter);
     let report = graceful_tls::server::serve(listener, tls, routes)
         .with_handshake_timeout(args.handshake_timeout)
+        .with_max_connections(args.max_connections)
+        .with_header_read_timeout(args.header_read_timeout)
+        .with_keep_alive_timeout(args.keep_alive_timeout)
         .with_drain_timeout(args.drain_timeout)
         .with_close_config(args.tls.graceful_config())
         .with_graceful_shutdown(shutdown.drain.cancelled_owned())

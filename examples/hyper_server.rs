@@ -51,6 +51,9 @@ async fn main() -> ExitCode {
     };
     let report = graceful_tls::server::serve_hyper(listener, tls, service_fn(answer))
         .with_handshake_timeout(args.handshake_timeout)
+        .with_max_connections(args.max_connections)
+        .with_header_read_timeout(args.header_read_timeout)
+        .with_keep_alive_timeout(args.keep_alive_timeout)
         .with_drain_timeout(args.drain_timeout)
         .with_close_config(args.tls.graceful_config())
         .with_graceful_shutdown(shutdown.drain.cancelled_owned())

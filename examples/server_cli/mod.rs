@@ -24,6 +24,13 @@ pub const FLAGS: &str = "\
                                aborts at once
   --handshake-timeout-ms N     drop clients that have not completed the TLS
                                handshake by then (default 10000)
+  --max-connections N          serve at most N connections at once; beyond,
+                               clients wait in the listen queue (default
+                               10000)
+  --header-read-timeout-ms N   HTTP/1.1: cut clients whose request head takes
+                               longer (slowloris; default 30000)
+  --keep-alive-timeout-ms N    HTTP/1.1: close idle keep-alive connections
+                               then; HTTP/2: ping interval (default 60000)
   --flush-timeout-ms N         Config::flush_timeout
   --peer-close-timeout-ms N    Config::peer_close_timeout
   --tls12                      allow only TLS 1.2
@@ -31,7 +38,8 @@ pub const FLAGS: &str = "\
 
 Prints `listening: ADDR`; on SIGINT/SIGTERM `drain: begun`, then one line
 per connection the deadline cut, then `summary: connections=N [forced=K]
-OUTCOME=COUNT...` for the connections live when the drain began, and exits 0.";
+OUTCOME=COUNT...` for the connections live when the drain began (and
+`accept-errors=N` if accepting failed, e.g. out of descriptors), and exits 0.";
 
 pub struct Args {
     pub listen: String,
@@ -39,6 +47,9 @@ pub struct Args {
     pub key: String,
     pub drain_timeout: Duration,
     pub handshake_timeout: Duration,
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub keep_alive_timeout: Duration,
     pub tls: TlsOptions,
 }
 
@@ -47,6 +58,9 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
     let (mut listen, mut cert, mut key) = (None, None, None);
     let mut drain_timeout = Serve::<()>::DEFAULT_DRAIN_TIMEOUT;
     let mut handshake_timeout = Serve::<()>::DEFAULT_HANDSHAKE_TIMEOUT;
+    let mut max_connections = Serve::<()>::DEFAULT_MAX_CONNECTIONS;
+    let mut header_read_timeout = Serve::<()>::DEFAULT_HEADER_READ_TIMEOUT;
+    let mut keep_alive_timeout = Serve::<()>::DEFAULT_KEEP_ALIVE_TIMEOUT;
     let mut tls = TlsOptions::default();
     while let Some(flag) = flags.next_flag() {
         if tls.parse(&flag, &mut flags)? {
@@ -58,6 +72,11 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
             "--key" => key = Some(flags.value(&flag)?),
             "--drain-timeout-ms" => drain_timeout = flags.millis(&flag)?,
             "--handshake-timeout-ms" => handshake_timeout = flags.millis(&flag)?,
+            "--max-connections" => {
+                max_connections = usize::try_from(flags.number(&flag)?).unwrap_or(usize::MAX)
+            }
+            "--header-read-timeout-ms" => header_read_timeout = flags.millis(&flag)?,
+            "--keep-alive-timeout-ms" => keep_alive_timeout = flags.millis(&flag)?,
             "-h" | "--help" => return Err(ArgsError::Help),
             other => return Err(ArgsError::Bad(format!("unknown argument: {other:?}"))),
         }
@@ -68,6 +87,9 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
         key: common::required(key, "--key")?,
         drain_timeout,
         handshake_timeout,
+        max_connections,
+        header_read_timeout,
+        keep_alive_timeout,
         tls,
     })
 }

@@ -22,6 +22,12 @@ pub struct DrainReport {
     pub refused: u64,
     /// From the start of the drain to its return (tokio's clock).
     pub elapsed: Duration,
+    /// Accept errors a server met while it served, before the drain (out
+    /// of file descriptors, connections aborted before they were taken...;
+    /// `graceful_tls::server::serve` fills it in, a plain
+    /// `ConnectionSet` drain leaves it 0). Shown as `accept-errors=N` when
+    /// not 0.
+    pub accept_errors: u64,
 }
 
 impl DrainReport {
@@ -66,6 +72,9 @@ impl fmt::Display for DrainReport {
         }
         if self.refused > 0 {
             write!(f, " refused={}", self.refused)?;
+        }
+        if self.accept_errors > 0 {
+            write!(f, " accept-errors={}", self.accept_errors)?;
         }
         for (name, count) in self.counts() {
             write!(f, " {name}={count}")?;

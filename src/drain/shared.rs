@@ -122,6 +122,7 @@ impl Shared {
             connections: state.ended.clone(),
             refused: state.refused,
             elapsed: began_at.elapsed(),
+            accept_errors: 0,
         };
         drop(state);
         trace_drain(&report);

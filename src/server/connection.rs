@@ -11,6 +11,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::server::TlsStream;
 
 use crate::drain::race::{race, Race};
@@ -29,12 +30,14 @@ pub(super) type ServerIo = LentStream<TlsStream<TcpStream>>;
 /// It never closes the TLS stream itself: when hyper is done it drops the
 /// IO, and the [`ConnectionSet`](crate::ConnectionSet)'s task closes the
 /// stream (close_notify, bounded wait for the peer's). The deadline drops
-/// this future wherever it is stuck.
+/// this future wherever it is stuck. `place` is the connection's place
+/// under `max_connections`, given back when hyper is done.
 pub(super) async fn serve_connection<H, B>(
     io: ServerIo,
     signal: ShutdownSignal,
     builder: auto::Builder<TokioExecutor>,
     service: H,
+    place: OwnedSemaphorePermit,
 ) where
     H: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     H::Future: Send + 'static,
@@ -54,12 +57,21 @@ pub(super) async fn serve_connection<H, B>(
     // A protocol error (garbage instead of HTTP, a reset stream) ends the
     // connection; the report says how its TLS close went.
     trace_http_error(ended);
+    drop(place);
 }
 
 #[cfg(feature = "tracing")]
 fn trace_http_error(ended: Result<(), Box<dyn StdError + Send + Sync>>) {
     if let Err(e) = ended {
-        tracing::debug!(target: "graceful_tls::server", error = %e, "http connection error");
+        // Typed: hyper's own timeout errors (HTTP/1.1's header read
+        // timeout, HTTP/2's keep-alive ping timeout).
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout)
+        {
+            tracing::debug!(target: "graceful_tls::server", error = %e, "http timeout (header read or keep-alive)");
+        } else {
+            tracing::debug!(target: "graceful_tls::server", error = %e, "http connection error");
+        }
     }
 }
 

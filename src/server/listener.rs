@@ -104,9 +104,9 @@ impl GracefulListener {
                         self.start_handshake(tcp, peer);
                         continue;
                     }
-                    Poll::Ready(Err(e)) if super::serve::is_connection_error(&e) => continue,
+                    Poll::Ready(Err(e)) if super::accept::is_connection_error(&e) => continue,
                     Poll::Ready(Err(_)) => {
-                        let pause = tokio::time::sleep(super::serve::ACCEPT_ERROR_PAUSE);
+                        let pause = tokio::time::sleep(super::accept::ACCEPT_ERROR_PAUSE);
                         self.pause = Some(Box::pin(pause));
                         continue;
                     }

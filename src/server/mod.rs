@@ -8,7 +8,9 @@
     doc = "[`GracefulListener`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulListener.html"
 )]
 
+mod accept;
 mod connection;
+mod limits;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 mod listener;

@@ -3,7 +3,6 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, IntoFuture};
-use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +16,9 @@ use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use super::accept::{Acceptor, Admitted};
 use super::connection::serve_connection;
+use super::limits::Limits;
 use super::Readiness;
 use crate::drain::race::{race, Race};
 use crate::{Config, ConnectionSet, DrainReport};
@@ -25,11 +26,6 @@ use crate::{Config, ConnectionSet, DrainReport};
 /// A shutdown or abort signal, boxed so that `Serve` keeps one type
 /// parameter.
 type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// How long an accept error that is not about one connection (say, out of
-/// file descriptors) pauses accepting: long enough not to spin, short
-/// enough to recover quickly when descriptors free up.
-pub(super) const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// Serves a tower service (an axum `Router`, a tonic `Routes`, a
 /// `tower::ServiceBuilder` stack) over TLS: every connection accepted from
@@ -70,6 +66,8 @@ where
     // slowloris, HTTP/2 keep-alive pings) need a timer to run.
     builder.http1().timer(TokioTimer::new());
     builder.http2().timer(TokioTimer::new());
+    let limits = Limits::DEFAULT;
+    limits.apply(&mut builder);
     Serve {
         listener,
         tls,
@@ -81,6 +79,7 @@ where
         shutdown: Box::pin(std::future::pending()),
         abort: Box::pin(std::future::pending()),
         readiness: Readiness::new(),
+        limits,
     }
 }
 
@@ -114,18 +113,22 @@ where
 /// accepting and aborts every connection in the background: each still
 /// gets close_notify within `flush_timeout`, but nobody gets the report.
 /// Use [`abort_on`](Self::abort_on) to force an end and still get it.
+///
+#[doc = include_str!("../docs/serving-limits.md")]
 #[must_use = "a Serve does nothing until awaited"]
 pub struct Serve<H> {
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     service: H,
-    builder: auto::Builder<TokioExecutor>,
+    pub(super) builder: auto::Builder<TokioExecutor>,
     config: Config,
     handshake_timeout: Duration,
     drain_timeout: Duration,
     shutdown: Signal,
     abort: Signal,
     readiness: Readiness,
+    /// Connection and handshake limits, HTTP timeouts (`limits.rs`).
+    pub(super) limits: Limits,
 }
 
 impl<H> Serve<H> {
@@ -219,41 +222,50 @@ where
             mut shutdown,
             mut abort,
             readiness,
+            limits,
         } = self;
         let set = ConnectionSet::with_config(config).with_handshake_timeout(handshake_timeout);
-        let acceptor = TlsAcceptor::from(offer_http_alpn(tls));
+        let tls_acceptor = TlsAcceptor::from(offer_http_alpn(tls));
+        let mut acceptor = Acceptor::new(listener, limits.max_connections, limits.max_handshakes);
         loop {
             // Biased towards the signal: no connection is accepted after it.
-            let accepted = match race(shutdown.as_mut(), listener.accept()).await {
+            let admitted = match race(shutdown.as_mut(), acceptor.next()).await {
                 Race::First(()) => break,
-                Race::Second(accepted) => accepted,
+                Race::Second(admitted) => admitted,
             };
-            match accepted {
-                Ok((tcp, peer)) => {
-                    let _ = tcp.set_nodelay(true);
-                    let (builder, service) = (builder.clone(), service.clone());
-                    // Refused only once a drain began, which is after this loop.
-                    let _ = set.spawn_lent(Some(peer), acceptor.accept(tcp), move |io, signal| {
-                        serve_connection(io, signal, builder, service)
-                    });
+            let Admitted {
+                tcp,
+                peer,
+                connection,
+                handshake,
+            } = admitted;
+            let _ = tcp.set_nodelay(true);
+            let (builder, service) = (builder.clone(), service.clone());
+            let handshake = {
+                let accept = tls_acceptor.accept(tcp);
+                async move {
+                    let tls = accept.await;
+                    drop(handshake);
+                    tls
                 }
-                Err(e) if is_connection_error(&e) => {}
-                Err(_) => {
-                    let pause = tokio::time::sleep(ACCEPT_ERROR_PAUSE);
-                    if let Race::First(()) = race(shutdown.as_mut(), pause).await {
-                        break;
-                    }
-                }
-            }
+            };
+            // Refused only once a drain began, which is after this loop.
+            let _ = set.spawn_lent(Some(peer), handshake, move |io, signal| {
+                serve_connection(io, signal, builder, service, connection)
+            });
         }
         readiness.set_draining();
-        drop(listener);
-        match race(set.drain(drain_timeout), abort.as_mut()).await {
+        let accept_errors = acceptor.errors();
+        drop(acceptor);
+        let mut report = match race(set.drain(drain_timeout), abort.as_mut()).await {
             Race::First(report) => report,
             // Dropping the drain future keeps its state; abort escalates it
             // and reports the same connections.
             Race::Second(()) => set.abort().await,
-        }
+        };
+        report.accept_errors = accept_errors;
+        trace_accept_errors(accept_errors);
+        report
     }
 }
 
@@ -281,6 +293,7 @@ impl<H> fmt::Debug for Serve<H> {
             .field("config", &self.config)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("drain_timeout", &self.drain_timeout)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -296,14 +309,14 @@ pub(super) fn offer_http_alpn(tls: Arc<ServerConfig>) -> Arc<ServerConfig> {
     Arc::new(tls)
 }
 
-/// Accept errors about one connection (it was reset or aborted before we
-/// took it): accept the next one at once. Any other error (out of file
-/// descriptors...) pauses accepting for a moment. Decided by kind.
-pub(super) fn is_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
+/// The accept errors of a whole `serve`, once it returns (the drain's own
+/// summary event is emitted before they are added to its report).
+#[cfg(feature = "tracing")]
+fn trace_accept_errors(accept_errors: u64) {
+    if accept_errors > 0 {
+        tracing::warn!(target: "graceful_tls::server", accept_errors, "accept errors while serving");
+    }
 }
+
+#[cfg(not(feature = "tracing"))]
+fn trace_accept_errors(_accept_errors: u64) {}
