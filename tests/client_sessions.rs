@@ -4,7 +4,7 @@
 //! Each test makes connections in a row and checks, from the client's own
 //! `handshake_kind()`, which ones resumed.
 
-use graceful_tls_testkit::pairs;
+use graceful_tls_testkit::{hostile, pairs};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -380,14 +380,59 @@ async fn end_hooks() {
 
     let (client, server) = pairs::duplex_pair(Version::Tls13, 64 * 1024).await;
     let mut stream = GracefulStream::new(client, CancellationToken::new());
+    let (early_tx, mut early) = mpsc::unbounded_channel();
+    stream.on_end(move |ended, stats| {
+        let _ = early_tx.send((ended.to_string(), stats));
+    });
     drop(server);
     let _ = stream.close().await;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    stream.on_end(move |ended, _| {
+    stream.on_end(move |ended, stats| {
+        let _ = tx.send((ended.clone(), stats));
+    });
+    let (late, late_stats) = rx.try_recv().expect("a late hook runs at once");
+    assert!(
+        matches!(late, Ended::Closed(_) | Ended::Failed(_)),
+        "{late}"
+    );
+    // The stream keeps no copy of the end: a late hook is told it again
+    // from the state that decided it, and hears what the first one heard.
+    let (first, first_stats) = early.try_recv().expect("the early hook ran");
+    assert_eq!(late.to_string(), first);
+    assert_eq!(late_stats, first_stats);
+}
+
+/// A stream that failed tells a late hook the same failure, and one that
+/// closed cleanly the same outcome, whatever happened after.
+#[tokio::test]
+async fn a_late_hook_hears_the_first_end() {
+    // Closed cleanly: both sides exchange close_notify.
+    let (client, server) = pairs::duplex_pair(Version::Tls13, 64 * 1024).await;
+    let mut ours = GracefulStream::new(client, CancellationToken::new());
+    let mut theirs = GracefulStream::new(server, CancellationToken::new());
+    let (a, b) = tokio::join!(ours.close(), theirs.close());
+    let outcome = a.expect("our close");
+    b.expect("their close");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    ours.on_end(move |ended, _| {
         let _ = tx.send(ended.clone());
     });
-    assert!(matches!(
-        rx.try_recv(),
-        Ok(Ended::Closed(_) | Ended::Failed(_))
-    ));
+    assert!(matches!(rx.try_recv(), Ok(Ended::Closed(o)) if o == outcome));
+
+    // Failed: the transport is reset under a read; the close that follows
+    // repeats the error, and a late hook hears that failure, not a close.
+    let wired = hostile::wired(pairs::Side::Client, Version::Tls13, 64 * 1024).await;
+    let mut ours = GracefulStream::new(wired.ours, CancellationToken::new());
+    wired.our_tap.reset();
+    let mut buf = [0u8; 16];
+    let error = ours.read_outcome(&mut buf).await.expect_err("reset");
+    assert!(ours.close().await.is_err());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    ours.on_end(move |ended, _| {
+        let _ = tx.send(ended.clone());
+    });
+    let late = rx.try_recv().expect("a late hook runs at once");
+    assert!(matches!(late, Ended::Failed(_)), "{late}");
+    assert_eq!(late.to_string(), Ended::Failed(error).to_string());
+    drop(wired.peer);
 }

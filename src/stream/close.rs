@@ -186,10 +186,10 @@ impl<S: TlsBackend> GracefulStream<S> {
                     .reset(saturating_after(Instant::now(), timeout));
                 step
             }
-            None => self.core.deadline.insert(StepDeadline {
+            None => self.core.deadline.insert(Box::new(StepDeadline {
                 timer,
                 deadline: Deadline::after(timeout),
-            }),
+            })),
         };
         if let ClosePolicy::ForcedBy(by) = policy {
             if by < step.deadline.at() {

@@ -13,60 +13,65 @@ use std::sync::Mutex;
 
 use super::GracefulStream;
 use crate::backend::TlsBackend;
-use crate::{Ended, Stats};
+use crate::machine::WriteState;
+use crate::{Ended, Error, Stats};
 
 type Hook = Box<dyn FnOnce(&Ended, Stats) + Send>;
 
-/// The hooks to call, or the end once it is known (so that a hook
-/// registered later is called at once).
+/// The hooks to call, behind one pointer: most streams never get one.
+///
+/// With the end remembered as a one-byte [`Reported`] (a field of the
+/// stream's core, so that it packs with the machine's bytes) rather than
+/// an [`Ended`], this keeps the stream within 128 bytes of the one it wraps
+/// (the `memory:` line of `benches/close`; the hooks and the end held
+/// inline cost 48): a hook that comes late is told the end again from the
+/// machine and the sticky error, which decided it.
 #[derive(Default)]
 pub(super) struct OnEnd {
-    /// Only ever reached through `&mut` (`Mutex::get_mut`, no locking): the
-    /// mutex is there so that the stream stays `Sync` without asking hooks
-    /// to be `Sync`.
-    hook: Mutex<Option<Hook>>,
-    ended: Option<Ended>,
+    /// Only ever reached through `&mut` (`Mutex::into_inner`, no locking):
+    /// the mutex is there so that the stream stays `Sync` without asking
+    /// hooks to be `Sync`.
+    hook: Option<Box<Mutex<Hook>>>,
+}
+
+/// Which end was reported first (the first one wins).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum Reported {
+    #[default]
+    Not,
+    /// `Ended::Closed`, with the outcome the machine keeps (a decided
+    /// outcome never changes).
+    Closed,
+    /// `Ended::Failed`, with the sticky error the stream keeps.
+    Failed,
+    /// `Ended::Unfinished` (only from a drop: no hook can come later).
+    Unfinished,
 }
 
 impl OnEnd {
-    fn slot(&mut self) -> &mut Option<Hook> {
-        // A hook that panicked poisoned nothing we rely on.
-        self.hook.get_mut().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn add(&mut self, hook: Hook, stats: Stats) {
-        if let Some(ended) = &self.ended {
-            return hook(ended, stats);
-        }
-        let slot = self.slot();
-        *slot = Some(match slot.take() {
+    fn add(&mut self, hook: Hook) {
+        let hook = match self.take() {
             // Composed, not collected: registration order, no Vec.
             Some(first) => Box::new(move |ended: &Ended, stats: Stats| {
                 first(ended, stats);
                 hook(ended, stats);
             }),
             None => hook,
-        });
+        };
+        self.hook = Some(Box::new(Mutex::new(hook)));
     }
 
-    /// Records the end (the first one wins) and calls the hooks once.
-    pub(super) fn fire(&mut self, ended: impl FnOnce() -> Ended, stats: Stats) {
-        if self.ended.is_some() {
-            return;
-        }
-        let hook = self.slot().take();
-        let ended = self.ended.insert(ended());
-        if let Some(hook) = hook {
-            hook(ended, stats);
-        }
+    fn take(&mut self) -> Option<Hook> {
+        // A hook that panicked poisoned nothing we rely on.
+        let hook = self.hook.take()?;
+        Some(hook.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
 impl fmt::Debug for OnEnd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OnEnd")
-            .field("hooks", &self.hook.lock().is_ok_and(|h| h.is_some()))
-            .field("ended", &self.ended)
+            .field("hooks", &self.hook.is_some())
             .finish()
     }
 }
@@ -88,13 +93,42 @@ impl<S: TlsBackend> GracefulStream<S> {
     /// [`client::SessionCache`](crate::client::SessionCache) uses this to
     /// forget a server's sessions after a bad end.
     pub fn on_end(&mut self, hook: impl FnOnce(&Ended, Stats) + Send + 'static) {
-        let stats = self.core.stats;
-        self.core.on_end.add(Box::new(hook), stats);
+        match self.reported_end() {
+            Some(ended) => hook(&ended, self.core.stats),
+            None => self.core.on_end.add(Box::new(hook)),
+        }
     }
 
-    /// Reports the end to the hooks (once).
+    /// The end already reported, said again from the state that decided it.
+    fn reported_end(&self) -> Option<Ended> {
+        Some(match self.core.reported {
+            Reported::Not => return None,
+            Reported::Closed => match self.core.machine.write_state() {
+                WriteState::ShuttingDown(outcome) | WriteState::Closed(outcome) => {
+                    Ended::Closed(outcome)
+                }
+                // Reported only once the machine decided the outcome,
+                // which then never changes.
+                _ => Ended::Unfinished,
+            },
+            Reported::Failed => Ended::Failed(self.core.error.clone().unwrap_or(Error::Closed)),
+            Reported::Unfinished => Ended::Unfinished,
+        })
+    }
+
+    /// Reports the end to the hooks, once: the first end wins.
     pub(super) fn report_end(&mut self, ended: impl FnOnce() -> Ended) {
-        let stats = self.core.stats;
-        self.core.on_end.fire(ended, stats);
+        if self.core.reported != Reported::Not {
+            return;
+        }
+        let ended = ended();
+        self.core.reported = match ended {
+            Ended::Failed(_) => Reported::Failed,
+            Ended::Unfinished => Reported::Unfinished,
+            _ => Reported::Closed,
+        };
+        if let Some(hook) = self.core.on_end.take() {
+            hook(&ended, self.core.stats);
+        }
     }
 }
