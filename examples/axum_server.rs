@@ -46,7 +46,7 @@ async fn main() -> ExitCode {
         .with_drain_timeout(args.drain_timeout)
         .with_close_config(args.tls.graceful_config())
         .with_readiness(&readiness)
-        .with_graceful_shutdown(shutdown.drain.cancelled_owned())
+        .with_graceful_shutdown(shutdown.begin.cancelled_owned())
         .abort_on(shutdown.abort.cancelled_owned())
         .await;
     server_cli::print_report(&report);
