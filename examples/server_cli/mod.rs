@@ -169,5 +169,17 @@ pub fn print_report(report: &DrainReport) {
     for conn in report.connections.iter().filter(|c| c.forced) {
         say!("conn {}: close: {} (forced)", conn.id, conn.ended);
     }
+    // Connections that could not be closed with close_notify, and why.
+    for conn in &report.connections {
+        if !conn.forced && conn.ended.close_outcome().is_none() {
+            say!(
+                "conn {}: {} ({:?} after {:?})",
+                conn.id,
+                conn.ended,
+                conn.stats,
+                conn.lifetime
+            );
+        }
+    }
     say!("summary: {report}");
 }
