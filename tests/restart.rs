@@ -49,6 +49,10 @@ struct Server {
 
 impl Server {
     fn start(binary: &Path, dir: TempDir, extra: &[&str]) -> Server {
+        Server::start_with(binary, dir, extra, &[])
+    }
+
+    fn start_with(binary: &Path, dir: TempDir, extra: &[&str], env: &[(&str, &Path)]) -> Server {
         let port = interop::free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let pid_file = dir.0.join("pid");
@@ -59,7 +63,8 @@ impl Server {
             .args(["--drain-timeout-ms", &DRAIN_MS.to_string()])
             .arg("--pid-file")
             .arg(&pid_file)
-            .args(extra);
+            .args(extra)
+            .envs(env.iter().copied());
         let proc = Proc::spawn("axum_server", cmd);
         let server = Server {
             proc,
@@ -805,4 +810,117 @@ fn which(name: &str) -> Result<PathBuf, ()> {
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
         .ok_or(())
+}
+
+/// With `NOTIFY_SOCKET` set (as systemd does for `Type=notify`): `READY=1`
+/// once serving; on SIGHUP `RELOADING=1` with `MONOTONIC_USEC`, then
+/// `MAINPID=<new>` with `READY=1`; the successor's SIGTERM drain sends
+/// `STOPPING=1` to the same socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_notifications() {
+    let binary = interop::example_all_features("axum_server");
+    let dir = TempDir::new("notify");
+    let socket_path = dir.0.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let messages = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let messages = Arc::clone(&messages);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = socket.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let stop = text.contains("STOPPING=1");
+                messages.lock().unwrap().push(text);
+                if stop {
+                    return;
+                }
+            }
+        })
+    };
+    let server = Server::start_with(&binary, dir, &[], &[("NOTIFY_SOCKET", &socket_path)]);
+    tokio::task::block_in_place(|| {
+        server.signal("-HUP");
+        server.wait_count("restart: handed over to pid", 1);
+        server.wait_count("ready: pid", 2);
+        server.signal("-TERM");
+        server.wait_count("summary:", 2);
+        reader.join().unwrap();
+    });
+    let messages = messages.lock().unwrap().clone();
+    let pids = server.pids();
+    let transcript = server.proc.transcript();
+    assert_eq!(
+        messages.first().map(String::as_str),
+        Some("READY=1\n"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("RELOADING=1\nMONOTONIC_USEC=")
+            && messages[1]
+                .trim_end()
+                .rsplit('=')
+                .next()
+                .is_some_and(|n| n.parse::<u64>().is_ok()),
+        "{messages:?}"
+    );
+    assert_eq!(
+        messages[2],
+        format!("MAINPID={}\nREADY=1\n", pids[1]),
+        "{messages:?}\n{transcript}"
+    );
+    assert_eq!(
+        messages.last().map(String::as_str),
+        Some("STOPPING=1\n"),
+        "{messages:?}"
+    );
+    assert_eq!(messages.len(), 4, "{messages:?}");
+}
+
+/// A SIGHUP during a handover starts no second one; a SIGTERM during a
+/// handover drains as usual (the would-be successor is told to stop).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_during_a_handover() {
+    let dir = TempDir::new("during");
+    let never_ready = dir.0.join("never-ready");
+    std::fs::write(
+        &never_ready,
+        "#!/bin/sh\necho \"successor: pid $$\"\nexec sleep 60\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &never_ready,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let binary = interop::example_all_features("axum_server");
+    // The example restarts the file now at its own path: a script that
+    // never becomes ready, deployed over the copy it was started from.
+    let copy = dir.0.join("axum_server");
+    std::fs::copy(&binary, &copy).unwrap();
+    let server = Server::start(&copy, dir, &["--restart-timeout-ms", "20000"]);
+    std::fs::rename(&never_ready, &copy).unwrap();
+    tokio::task::block_in_place(|| {
+        server.signal("-HUP");
+        server.wait_count("restart: started pid", 1);
+        server.signal("-HUP");
+        server.wait_count("restart: signal ignored", 1);
+        server.signal("-TERM");
+        server.wait_count("summary:", 1);
+    });
+    let transcript = server.proc.transcript();
+    assert_eq!(
+        server.lines("restart: started pid").len(),
+        1,
+        "{transcript}"
+    );
+    assert!(
+        server.lines("restart: failed")[0].contains("stopping during the handover"),
+        "{transcript}"
+    );
+    let mut server = server;
+    assert!(
+        server.proc.wait_exit(WAIT).is_some_and(|s| s.success()),
+        "{transcript}"
+    );
 }
