@@ -94,6 +94,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
 /// The TLS config, the bound listener and the signals, or why not.
 pub async fn start(args: &Args) -> Result<(Arc<ServerConfig>, TcpListener, Shutdown), String> {
     let tls = common::server_tls(&args.cert, &args.key, &args.tls)?;
+    #[cfg_attr(not(all(feature = "restart", unix)), allow(unused_mut))]
     let mut shutdown = Shutdown::install().map_err(|e| format!("cannot start: {e}"))?;
     let listener = listener(args).await?;
     if let Ok(local) = listener.local_addr() {
