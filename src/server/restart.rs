@@ -171,6 +171,8 @@ type OnEvent = Arc<dyn Fn(&RestartEvent) + Send + Sync>;
 /// `GRACEFUL_TLS_HANDOVER` (the old pid). The successor calls
 /// [`inherited_listener`](super::inherited_listener) and
 /// [`Notifier::ready`].
+///
+#[doc = include_str!("../docs/restart.md")]
 pub struct Restart {
     program: PathBuf,
     args: Vec<OsString>,
