@@ -195,6 +195,9 @@ impl ListenVars {
             None => vec!["unknown".to_owned(); count],
         };
         let index = match name {
+            // No names passed (a handover passes none): the only socket is
+            // the one asked for.
+            Some(_) if self.names.is_none() && count == 1 => 0,
             Some(name) => {
                 names
                     .iter()
@@ -221,7 +224,9 @@ impl ListenVars {
 /// - `name`: which socket, by its `LISTEN_FDNAMES` name
 ///   (`FileDescriptorName=` in the `.socket` unit), when several are passed;
 ///   `None` takes the only one (and fails with
-///   [`ListenError::Ambiguous`] if there are several).
+///   [`ListenError::Ambiguous`] if there are several). When no names are
+///   passed (a [`Restart`](super::Restart) handover passes none) and there
+///   is one socket, it is the one asked for, whatever the name.
 /// - [`ListenError::OtherProcess`]: `LISTEN_PID` is another process's; the
 ///   sockets are left alone, as systemd's `sd_listen_fds` does. Bind your
 ///   own after saying so.
@@ -316,6 +321,11 @@ mod tests {
             plan(vars(Some("42"), Some("2"), Some("a:b")), Some("b")),
             take(1, 2)
         );
+        assert_eq!(plan(vars(None, Some("1"), None), Some("https")), take(0, 1));
+        assert!(matches!(
+            vars(None, Some("2"), None).plan(Some("https"), 42),
+            Err(ListenError::NoSuchName { .. })
+        ));
         assert!(matches!(
             vars(Some("7"), Some("1"), None).plan(None, 42),
             Err(ListenError::OtherProcess { .. })
