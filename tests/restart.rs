@@ -424,21 +424,35 @@ async fn h2_client(addr: SocketAddr, stop: CancellationToken, tally: Arc<Tally>)
                         Err(e) => tally.fail(format!("h2: body cut: {e}")),
                     }
                 }
-                // A stream the server never processed (refused past GOAWAY's
-                // last stream id, or never sent): safe to retry (RFC 9113
+                // A stream the server never processed (past GOAWAY's last
+                // stream id, or never sent): safe to retry (RFC 9113 §6.8,
                 // §8.7).
-                Err(e) if e.is_canceled() && !retrying => {
+                Err(e) if unprocessed(&e) && !retrying => {
                     retrying = true;
                     tally.retried.fetch_add(1, Ordering::SeqCst);
                     continue 'connect;
                 }
                 Err(e) => {
-                    tally.fail(format!("h2: request failed (retry={retrying}): {e}"));
+                    tally.fail(format!("h2: request failed (retry={retrying}): {e:?}"));
                     continue 'connect;
                 }
             }
         }
     }
+}
+
+/// Whether an HTTP/2 request failed without the server processing it: it
+/// was never sent, or GOAWAY's last stream id left it out (h2 fails those
+/// streams with the GOAWAY itself; streams the server did take fail
+/// otherwise if the connection breaks).
+fn unprocessed(e: &hyper::Error) -> bool {
+    if e.is_canceled() {
+        return true;
+    }
+    let h2 = std::error::Error::source(e).and_then(|s| s.downcast_ref::<h2::Error>());
+    h2.is_some_and(|h2| {
+        h2.is_go_away() && h2.is_remote() && h2.reason() == Some(h2::Reason::NO_ERROR)
+    })
 }
 
 /// Requests/s and p99 latency of the requests sent in `[from, to)`.
@@ -923,4 +937,23 @@ async fn signals_during_a_handover() {
         server.proc.wait_exit(WAIT).is_some_and(|s| s.success()),
         "{transcript}"
     );
+}
+
+/// The other server examples share the flags and the handover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hyper_and_grpc_servers_restart_too() {
+    for name in ["hyper_server", "grpc_server"] {
+        let binary = interop::example_all_features(name);
+        let server = Server::start(&binary, TempDir::new(name), &[]);
+        tokio::task::block_in_place(|| {
+            server.signal("-HUP");
+            server.wait_count("restart: handed over to pid", 1);
+            server.wait_count("summary:", 1);
+            server.signal("-TERM");
+            server.wait_count("summary:", 2);
+        });
+        let pids = server.pids();
+        assert_eq!(pids.len(), 2, "{}", server.proc.transcript());
+        assert_ne!(pids[0], pids[1]);
+    }
 }

@@ -140,6 +140,8 @@ pub struct Shutdown {
     pub begin: CancellationToken,
     #[cfg(all(feature = "restart", unix))]
     notifier: graceful_tls::server::Notifier,
+    #[cfg(all(feature = "restart", unix))]
+    handover: Option<graceful_tls::server::Handover>,
 }
 
 impl Shutdown {
@@ -161,7 +163,20 @@ impl Shutdown {
             abort,
             #[cfg(all(feature = "restart", unix))]
             notifier: graceful_tls::server::Notifier::disabled(),
+            #[cfg(all(feature = "restart", unix))]
+            handover: None,
         })
+    }
+}
+
+impl Shutdown {
+    /// After the drain: lets a handover that SIGTERM interrupted tell its
+    /// would-be successor to stop and say so (bounded: 2 s).
+    pub async fn settle(&self) {
+        #[cfg(all(feature = "restart", unix))]
+        if let Some(handover) = &self.handover {
+            let _ = tokio::time::timeout(Duration::from_secs(2), handover.finished()).await;
+        }
     }
 }
 

@@ -42,6 +42,7 @@ pub fn watch(args: &Args, listener: &TcpListener, shutdown: &mut Shutdown) {
             return;
         }
     };
+    shutdown.handover = Some(handover.clone());
     let (drain, begin) = (shutdown.drain.clone(), shutdown.begin.clone());
     tokio::spawn(async move {
         tokio::select! {

@@ -288,6 +288,7 @@ impl Restart {
         let socket = rustix::io::fcntl_dupfd_cloexec(listener, 3)?;
         let handover = Handover {
             done: CancellationToken::new(),
+            finished: CancellationToken::new(),
             successor: Arc::new(AtomicU32::new(0)),
         };
         tokio::spawn(self.run(socket, signal, stop, handover.clone()));
@@ -301,6 +302,7 @@ impl Restart {
         stop: CancellationToken,
         handover: Handover,
     ) {
+        let _finished = handover.finished.clone().drop_guard();
         loop {
             tokio::select! {
                 biased;
@@ -365,13 +367,16 @@ impl Restart {
                         }
                     };
                 }
-                got = ready.socket.recv(&mut buf) => {
-                    if let Ok(n) = got {
-                        if says_ready(&buf[..n]) {
-                            return Ok(pid);
-                        }
+                got = ready.socket.recv(&mut buf) => match got {
+                    Ok(n) if says_ready(&buf[..n]) => return Ok(pid),
+                    Ok(_) => {}
+                    // Never expected on a bound datagram socket; failing
+                    // beats spinning on it until the deadline.
+                    Err(e) => {
+                        stop_successor(child);
+                        return Err(RestartError::Prepare(e));
                     }
-                }
+                },
                 _ = signal.recv() => (self.on_event)(&RestartEvent::Ignored),
                 _ = tokio::time::sleep_until(deadline) => {}
             }
@@ -466,6 +471,7 @@ impl Drop for ReadySocket {
 #[derive(Debug, Clone)]
 pub struct Handover {
     done: CancellationToken,
+    finished: CancellationToken,
     successor: Arc<AtomicU32>,
 }
 
@@ -480,6 +486,19 @@ impl Handover {
     pub async fn handed_over(&self) -> u32 {
         self.done.cancelled().await;
         self.successor.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when the handover's task has ended: after a handover, or
+    /// once `stop` fired and a handover under way was abandoned (its
+    /// would-be successor told to stop, the event reported). Await it,
+    /// bounded, before the process exits after a drain, so that SIGTERM
+    /// during a handover does not leave the successor running.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancellation safe: it only waits.
+    pub async fn finished(&self) {
+        self.finished.cancelled().await;
     }
 
     /// The successor's pid, once handed over.
