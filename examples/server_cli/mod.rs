@@ -102,10 +102,10 @@ pub async fn start(args: &Args) -> Result<(Arc<ServerConfig>, TcpListener, Shutd
     }
     #[cfg(all(feature = "restart", unix))]
     restart::watch(args, &listener, &mut shutdown);
-    say!("ready: pid {}", std::process::id());
     if let Some(path) = &args.pid_file {
         write_pid_file(path).map_err(|e| format!("cannot write --pid-file {path}: {e}"))?;
     }
+    say!("ready: pid {}", std::process::id());
     #[cfg(all(feature = "restart", unix))]
     restart::ready(&shutdown);
     Ok((tls, listener, shutdown))

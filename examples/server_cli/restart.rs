@@ -3,6 +3,7 @@
 //! systemd notifications.
 
 use graceful_tls::server::{inherited_listener, ListenError, Notifier, Restart, RestartEvent};
+use graceful_tls::CancellationToken;
 use tokio::net::TcpListener;
 
 use super::{Args, Shutdown};
@@ -43,15 +44,18 @@ pub fn watch(args: &Args, listener: &TcpListener, shutdown: &mut Shutdown) {
         }
     };
     shutdown.handover = Some(handover.clone());
+    // The drain begins once systemd was told why: STOPPING=1 on SIGTERM
+    // (sent before the drain, so that a quick drain cannot exit first).
+    shutdown.begin = CancellationToken::new();
     let (drain, begin) = (shutdown.drain.clone(), shutdown.begin.clone());
     tokio::spawn(async move {
         tokio::select! {
-            _ = drain.cancelled() => { let _ = notifier.stopping(); }
-            _ = handover.handed_over() => {
-                say!("drain: begun");
-                begin.cancel();
+            _ = drain.cancelled() => {
+                let _ = notifier.stopping();
             }
+            _ = handover.handed_over() => say!("drain: begun"),
         }
+        begin.cancel();
     });
 }
 
