@@ -20,6 +20,10 @@
 //! - [`serve`] / [`serve_hyper`]: the entry point, a [`Serve`] builder that
 //!   is a future.
 //! - [`Readiness`]: tells a readiness endpoint that the drain has begun.
+//! - `Restart`, `inherited_listener`, `Notifier` (feature `restart`,
+//!   Unix): restarts without refusing a connection (the listening socket
+//!   handed to the new process on SIGHUP, then the drain), systemd socket
+//!   activation and `sd_notify`.
 //! - [`GracefulListener`] (feature `axum`): an `axum::serve::Listener` for
 //!   programs that keep `axum::serve` (close_notify, but no deadline and no
 //!   report).
