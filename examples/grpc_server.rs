@@ -42,9 +42,10 @@ async fn main() -> ExitCode {
         .with_keep_alive_timeout(args.keep_alive_timeout)
         .with_drain_timeout(args.drain_timeout)
         .with_close_config(args.tls.graceful_config())
-        .with_graceful_shutdown(shutdown.drain.cancelled_owned())
-        .abort_on(shutdown.abort.cancelled_owned())
+        .with_graceful_shutdown(shutdown.begin.clone().cancelled_owned())
+        .abort_on(shutdown.abort.clone().cancelled_owned())
         .await;
+    shutdown.settle().await;
     server_cli::print_report(&report);
     ExitCode::SUCCESS
 }

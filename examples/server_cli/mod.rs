@@ -13,9 +13,14 @@ use tokio::net::TcpListener;
 
 use crate::common::{self, say, ArgsError, Flags, Signals, TlsOptions};
 
+#[cfg(all(feature = "restart", unix))]
+mod restart;
+
 /// The flags every server example takes.
 pub const FLAGS: &str = "\
-  --listen ADDR                address to bind (port 0: any)
+  --listen ADDR                address to bind (port 0: any); may be left out
+                               when a socket is passed (systemd socket
+                               activation, or a restart's handover)
   --cert CERT.pem              certificate chain (PEM)
   --key KEY.pem                private key (PEM)
   --drain-timeout-ms N         on SIGINT/SIGTERM, let work in flight finish
@@ -34,15 +39,24 @@ pub const FLAGS: &str = "\
   --flush-timeout-ms N         Config::flush_timeout
   --peer-close-timeout-ms N    Config::peer_close_timeout
   --tls12                      allow only TLS 1.2
+  --pid-file PATH              write the pid there once serving
+  --restart-timeout-ms N       (feature restart) on SIGHUP, start the file now
+                               at this program's path with the listening
+                               socket; wait N ms for it to serve
+                               (default 30000), then drain; if it fails,
+                               serve on
   -h, --help                   print this help
 
-Prints `listening: ADDR`; on SIGINT/SIGTERM `drain: begun`, then one line
+Prints `listening: ADDR`, `ready: pid N` once serving, `restart: handed
+over to pid N` after a handover (then drains as on SIGTERM); on SIGINT/SIGTERM `drain: begun`, then one line
 per connection the deadline cut, then `summary: connections=N [forced=K]
 OUTCOME=COUNT...` for the connections live when the drain began (and
 `accept-errors=N` if accepting failed, e.g. out of descriptors), and exits 0.";
 
 pub struct Args {
-    pub listen: String,
+    pub listen: Option<String>,
+    pub pid_file: Option<String>,
+    pub restart_timeout: Duration,
     pub cert: String,
     pub key: String,
     pub drain_timeout: Duration,
@@ -62,6 +76,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
     let mut header_read_timeout = Serve::<()>::DEFAULT_HEADER_READ_TIMEOUT;
     let mut keep_alive_timeout = Serve::<()>::DEFAULT_KEEP_ALIVE_TIMEOUT;
     let mut tls = TlsOptions::default();
+    let (mut pid_file, mut restart_timeout) = (None, Duration::from_secs(30));
     while let Some(flag) = flags.next_flag() {
         if tls.parse(&flag, &mut flags)? {
             continue;
@@ -70,6 +85,8 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
             "--listen" => listen = Some(flags.value(&flag)?),
             "--cert" => cert = Some(flags.value(&flag)?),
             "--key" => key = Some(flags.value(&flag)?),
+            "--pid-file" => pid_file = Some(flags.value(&flag)?),
+            "--restart-timeout-ms" => restart_timeout = flags.millis(&flag)?,
             "--drain-timeout-ms" => drain_timeout = flags.millis(&flag)?,
             "--handshake-timeout-ms" => handshake_timeout = flags.millis(&flag)?,
             "--max-connections" => {
@@ -82,7 +99,9 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
         }
     }
     Ok(Args {
-        listen: common::required(listen, "--listen")?,
+        listen,
+        pid_file,
+        restart_timeout,
         cert: common::required(cert, "--cert")?,
         key: common::required(key, "--key")?,
         drain_timeout,
@@ -97,20 +116,54 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
 /// The TLS config, the bound listener and the signals, or why not.
 pub async fn start(args: &Args) -> Result<(Arc<ServerConfig>, TcpListener, Shutdown), String> {
     let tls = common::server_tls(&args.cert, &args.key, &args.tls)?;
-    let shutdown = Shutdown::install().map_err(|e| format!("cannot start: {e}"))?;
-    let listener = TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| format!("cannot bind {}: {e}", args.listen))?;
+    #[cfg_attr(not(all(feature = "restart", unix)), allow(unused_mut))]
+    let mut shutdown = Shutdown::install().map_err(|e| format!("cannot start: {e}"))?;
+    let listener = listener(args).await?;
     if let Ok(local) = listener.local_addr() {
         say!("listening: {local}");
     }
+    #[cfg(all(feature = "restart", unix))]
+    restart::watch(args, &listener, &mut shutdown);
+    if let Some(path) = &args.pid_file {
+        write_pid_file(path).map_err(|e| format!("cannot write --pid-file {path}: {e}"))?;
+    }
+    say!("ready: pid {}", std::process::id());
+    #[cfg(all(feature = "restart", unix))]
+    restart::ready(&shutdown);
     Ok((tls, listener, shutdown))
+}
+
+/// The socket passed to us (feature restart), or the one `--listen` binds.
+async fn listener(args: &Args) -> Result<TcpListener, String> {
+    #[cfg(all(feature = "restart", unix))]
+    if let Some(listener) = restart::inherited()? {
+        return Ok(listener);
+    }
+    let listen = common::required(args.listen.clone(), "--listen")
+        .map_err(|_| "--listen ADDR is required (no socket was passed)".to_owned())?;
+    TcpListener::bind(&listen)
+        .await
+        .map_err(|e| format!("cannot bind {listen}: {e}"))
+}
+
+/// Writes our pid to `path` through a temporary file and a rename, so that
+/// a reader never sees a half-written pid.
+fn write_pid_file(path: &str) -> std::io::Result<()> {
+    let tmp = format!("{path}.{}.tmp", std::process::id());
+    std::fs::write(&tmp, format!("{}\n", std::process::id()))?;
+    std::fs::rename(&tmp, path)
 }
 
 /// SIGINT/SIGTERM: the first fires `drain`, a second fires `abort`.
 pub struct Shutdown {
     pub drain: CancellationToken,
     pub abort: CancellationToken,
+    /// Fires with `drain`, or when a restart handed over (feature restart).
+    pub begin: CancellationToken,
+    #[cfg(all(feature = "restart", unix))]
+    notifier: graceful_tls::server::Notifier,
+    #[cfg(all(feature = "restart", unix))]
+    handover: Option<graceful_tls::server::Handover>,
 }
 
 impl Shutdown {
@@ -126,7 +179,26 @@ impl Shutdown {
             say!("drain: second signal, aborting");
             second.cancel();
         });
-        Ok(Shutdown { drain, abort })
+        Ok(Shutdown {
+            begin: drain.child_token(),
+            drain,
+            abort,
+            #[cfg(all(feature = "restart", unix))]
+            notifier: graceful_tls::server::Notifier::disabled(),
+            #[cfg(all(feature = "restart", unix))]
+            handover: None,
+        })
+    }
+}
+
+impl Shutdown {
+    /// After the drain: lets a handover that SIGTERM interrupted tell its
+    /// would-be successor to stop and say so (bounded: 2 s).
+    pub async fn settle(&self) {
+        #[cfg(all(feature = "restart", unix))]
+        if let Some(handover) = &self.handover {
+            let _ = tokio::time::timeout(Duration::from_secs(2), handover.finished()).await;
+        }
     }
 }
 
@@ -134,6 +206,18 @@ impl Shutdown {
 pub fn print_report(report: &DrainReport) {
     for conn in report.connections.iter().filter(|c| c.forced) {
         say!("conn {}: close: {} (forced)", conn.id, conn.ended);
+    }
+    // Connections that could not be closed with close_notify, and why.
+    for conn in &report.connections {
+        if !conn.forced && conn.ended.close_outcome().is_none() {
+            say!(
+                "conn {}: {} ({:?} after {:?})",
+                conn.id,
+                conn.ended,
+                conn.stats,
+                conn.lifetime
+            );
+        }
     }
     say!("summary: {report}");
 }

@@ -11,13 +11,25 @@
 mod accept;
 mod connection;
 mod limits;
+#[cfg(all(feature = "restart", unix))]
+mod listen;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 mod listener;
+#[cfg(all(feature = "restart", unix))]
+mod notify;
 mod readiness;
+#[cfg(all(feature = "restart", unix))]
+mod restart;
 mod serve;
 
+#[cfg(all(feature = "restart", unix))]
+pub use listen::{inherited_listener, ListenError};
 #[cfg(feature = "axum")]
 pub use listener::{GracefulListener, GracefulTlsStream};
+#[cfg(all(feature = "restart", unix))]
+pub use notify::{Notifier, HANDOVER_VAR, SYSTEMD_NOTIFY_SOCKET_VAR};
 pub use readiness::Readiness;
+#[cfg(all(feature = "restart", unix))]
+pub use restart::{this_program, Handover, Restart, RestartError, RestartEvent};
 pub use serve::{serve, serve_hyper, Serve};

@@ -99,7 +99,35 @@ pub fn example(name: &str) -> PathBuf {
     path
 }
 
+/// Like [`example`], for an example that needs features: builds `name`
+/// with `--all-features` (what the README's test command builds, so the
+/// library's artifacts are shared), once per test process and name.
+pub fn example_all_features(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, Result<PathBuf, String>)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|(n, _)| n == name) {
+        let result = build(&["--example", name, "--all-features"]);
+        built.push((name.to_owned(), result));
+    }
+    let dir = match built.iter().find(|(n, _)| n == name).map(|(_, r)| r) {
+        Some(Ok(dir)) => dir.clone(),
+        Some(Err(message)) => panic!("{message}"),
+        None => unreachable!("pushed above"),
+    };
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "example binary {} not found after building it",
+        path.display()
+    );
+    path
+}
+
 fn build_examples() -> Result<PathBuf, String> {
+    build(&["--example", "client", "--example", "server"])
+}
+
+fn build(what: &[&str]) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     // target/<profile>/deps/openssl_interop-HASH
     let profile_dir = exe
@@ -117,16 +145,8 @@ fn build_examples() -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut cmd = Command::new(cargo);
     cmd.current_dir(crate::workspace_root())
-        .args([
-            "build",
-            "--quiet",
-            "--package",
-            "graceful-tls",
-            "--example",
-            "client",
-            "--example",
-            "server",
-        ])
+        .args(["build", "--quiet", "--package", "graceful-tls"])
+        .args(what)
         .arg("--target-dir")
         .arg(target_dir);
     match profile.as_str() {
@@ -161,7 +181,7 @@ fn build_examples() -> Result<PathBuf, String> {
             cmd.env_remove(&*key);
         }
     }
-    let mut build = Proc::spawn("cargo build --example client --example server", cmd);
+    let mut build = Proc::spawn(&format!("cargo build {}", what.join(" ")), cmd);
     match build.wait_exit(BUILD_TIMEOUT) {
         Some(status) if status.success() => Ok(profile_dir.join("examples")),
         Some(_) => Err(format!(

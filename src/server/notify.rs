@@ -1,0 +1,150 @@
+//! [`Notifier`]: the `sd_notify` protocol (feature `restart`), towards
+//! systemd and, in a handover, towards the previous generation.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::time::Duration;
+
+/// Set by [`Restart`](super::Restart) in the new process: the old
+/// process's pid. With it, `NOTIFY_SOCKET` is the old process's handover
+/// socket, and systemd's (if any) is in [`SYSTEMD_NOTIFY_SOCKET_VAR`].
+pub const HANDOVER_VAR: &str = "GRACEFUL_TLS_HANDOVER";
+
+/// Set by [`Restart`](super::Restart) in the new process when the old one
+/// runs under systemd (`NOTIFY_SOCKET` was set): systemd's socket, for the
+/// new process's own notifications once it is the main process.
+pub const SYSTEMD_NOTIFY_SOCKET_VAR: &str = "GRACEFUL_TLS_SYSTEMD_NOTIFY_SOCKET";
+
+/// How long one notification may wait for room in the receiver's queue.
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Sends `sd_notify` messages: to systemd when the service runs under it
+/// (`NOTIFY_SOCKET` set, `Type=notify`), and, in a process started by a
+/// [`Restart`](super::Restart) handover, its readiness to the old process.
+/// Without either, every method does nothing and returns `Ok`.
+///
+/// Errors are the socket's (`io::Error`): a notification is advice to the
+/// service manager, so callers usually print them and go on.
+#[derive(Debug, Clone, Default)]
+pub struct Notifier {
+    /// Where `READY=1` goes: systemd, or the old process in a handover.
+    ready_to: Option<OsString>,
+    /// systemd's socket, for everything else.
+    systemd: Option<OsString>,
+    /// Whether readiness goes to an old process (which then tells systemd).
+    handover: bool,
+}
+
+impl Notifier {
+    /// Reads `NOTIFY_SOCKET` (and the handover's variables) once. The
+    /// environment is left as it is.
+    pub fn from_env() -> Notifier {
+        let notify = std::env::var_os("NOTIFY_SOCKET").filter(|s| !s.is_empty());
+        if std::env::var_os(HANDOVER_VAR).is_some() {
+            Notifier {
+                ready_to: notify,
+                systemd: std::env::var_os(SYSTEMD_NOTIFY_SOCKET_VAR).filter(|s| !s.is_empty()),
+                handover: true,
+            }
+        } else {
+            Notifier {
+                ready_to: notify.clone(),
+                systemd: notify,
+                handover: false,
+            }
+        }
+    }
+
+    /// A notifier that sends nothing.
+    pub fn disabled() -> Notifier {
+        Notifier::default()
+    }
+
+    /// systemd's notification socket, if the service runs under systemd.
+    pub fn systemd_socket(&self) -> Option<&OsString> {
+        self.systemd.as_ref()
+    }
+
+    /// Whether this process was started by a handover (its readiness goes
+    /// to the old process).
+    pub fn is_handover(&self) -> bool {
+        self.handover
+    }
+
+    /// `READY=1`: the server accepts on its listener. Call it once the
+    /// listener is bound or inherited and serving starts. In a handover it
+    /// tells the old process, which then stops accepting and drains (and
+    /// tells systemd `MAINPID=` this process).
+    pub fn ready(&self) -> io::Result<()> {
+        send(self.ready_to.as_ref(), "READY=1\n")
+    }
+
+    /// `RELOADING=1` with `MONOTONIC_USEC=` now: a handover begins.
+    pub fn reloading(&self) -> io::Result<()> {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let usec = i128::from(now.tv_sec) * 1_000_000 + i128::from(now.tv_nsec) / 1_000;
+        send(
+            self.systemd.as_ref(),
+            &format!("RELOADING=1\nMONOTONIC_USEC={usec}\n"),
+        )
+    }
+
+    /// `MAINPID=pid` and `READY=1`: the handover to `pid` succeeded; systemd
+    /// now watches the new process.
+    pub fn main_pid(&self, pid: u32) -> io::Result<()> {
+        send(self.systemd.as_ref(), &format!("MAINPID={pid}\nREADY=1\n"))
+    }
+
+    /// `READY=1` (and a `STATUS=` line) to systemd: a handover failed, this
+    /// process serves on; the reload is over.
+    pub fn reload_failed(&self, why: &str) -> io::Result<()> {
+        let why = why.replace('\n', " ");
+        send(
+            self.systemd.as_ref(),
+            &format!("READY=1\nSTATUS=restart failed: {why}\n"),
+        )
+    }
+
+    /// `STOPPING=1`: the server drains to stop (not after a handover, where
+    /// the new process is the service).
+    pub fn stopping(&self) -> io::Result<()> {
+        send(self.systemd.as_ref(), "STOPPING=1\n")
+    }
+}
+
+/// Sends one datagram to `socket` (a path, or `@name` for Linux's abstract
+/// namespace), bounded by [`SEND_TIMEOUT`].
+fn send(socket: Option<&OsString>, message: &str) -> io::Result<()> {
+    let Some(socket) = socket else {
+        return Ok(());
+    };
+    let datagram = UnixDatagram::unbound()?;
+    datagram.set_write_timeout(Some(SEND_TIMEOUT))?;
+    let bytes = socket.as_encoded_bytes();
+    if let Some(name) = bytes.strip_prefix(b"@") {
+        return send_abstract(&datagram, name, message);
+    }
+    datagram.send_to(message.as_bytes(), Path::new(socket))?;
+    Ok(())
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn send_abstract(datagram: &UnixDatagram, name: &[u8], message: &str) -> io::Result<()> {
+    #[cfg(target_os = "android")]
+    use std::os::android::net::SocketAddrExt;
+    #[cfg(target_os = "linux")]
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+    datagram.send_to_addr(message.as_bytes(), &addr)?;
+    Ok(())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn send_abstract(_: &UnixDatagram, _: &[u8], _: &str) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "abstract NOTIFY_SOCKET names exist only on Linux",
+    ))
+}
