@@ -491,3 +491,80 @@ async fn tonic_call_in_flight_completes() {
     assert_eq!(report.connections.len(), 1, "{report}");
     assert_eq!(report.forced(), 0, "{report}");
 }
+
+/// Writes `request` into the socket within this one poll: the bytes are in
+/// the server's receive queue (loopback) before the caller's next step.
+fn send_now(tls: &mut Tls<TcpStream>, request: &str) {
+    let mut send = std::pin::pin!(send(tls, request));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        std::future::Future::poll(send.as_mut(), &mut cx).is_ready(),
+        "the request did not reach the socket in one step"
+    );
+}
+
+/// The keep-alive race (hyper #3792, HAProxy #3472), made deterministic on
+/// this current-thread runtime: a client's next request on an idle
+/// keep-alive connection is in the server's socket, and in the same step
+/// (no await between) the drain begins. The drain's wake-up reaches the
+/// connection's task before tokio's I/O driver reports the socket readable
+/// (the driver runs when no task is ready, or every 61 ticks), so hyper
+/// has not read the request when the drain begins. It is answered, with
+/// `connection: close`, then close_notify; an idle connection that sent
+/// nothing still gets close_notify at once, with no byte before it.
+/// Repeated: without the peek before hyper's graceful shutdown, the racing
+/// request saw close_notify with no response in (nearly) every round.
+#[tokio::test]
+async fn http1_request_already_in_the_socket_when_the_drain_begins_is_answered() {
+    const ROUNDS: usize = 20;
+    let bound = Duration::from_secs(20);
+    for round in 0..ROUNDS {
+        let server = start(Duration::from_secs(10), Duration::from_secs(10)).await;
+        let mut racing = connect(server.addr, b"http/1.1").await;
+        let mut idle = connect(server.addr, b"http/1.1").await;
+        for tls in [&mut racing, &mut idle] {
+            send(tls, &get("/")).await;
+            assert!(read_response(tls).await.ends_with("hello"));
+        }
+        // Both connections are idle: hyper wrote its response, then found
+        // nothing to read.
+        send_now(&mut racing, &get("/"));
+        server.shutdown.cancel();
+
+        let saw = tokio::time::timeout(bound, peer_read_to_end(&mut racing))
+            .await
+            .expect("the racing client's read is bounded by the drain");
+        let PeerSaw::CloseNotify(rest) = saw else {
+            panic!("round {round}: no close_notify: {saw:?}");
+        };
+        let rest = String::from_utf8(rest).expect("utf-8");
+        assert!(
+            rest.starts_with("HTTP/1.1 200 OK"),
+            "round {round}: the request in the socket was not answered: {rest:?}"
+        );
+        assert!(
+            rest.contains("connection: close"),
+            "round {round}: {rest:?}"
+        );
+        assert!(rest.ends_with("hello"), "round {round}: {rest:?}");
+
+        let saw = tokio::time::timeout(bound, peer_read_to_end(&mut idle))
+            .await
+            .expect("the idle client's read is bounded by the drain");
+        assert!(
+            matches!(&saw, PeerSaw::CloseNotify(rest) if rest.is_empty()),
+            "round {round}: {saw:?}"
+        );
+        racing
+            .shutdown()
+            .await
+            .expect("racing answers close_notify");
+        idle.shutdown().await.expect("idle answers close_notify");
+        let report = tokio::time::timeout(bound, server.report)
+            .await
+            .expect("drain bounded")
+            .expect("serve task");
+        assert_eq!(report.forced(), 0, "round {round}: {report}");
+        assert_eq!(report.connections.len(), 2, "round {round}: {report}");
+    }
+}

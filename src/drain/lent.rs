@@ -130,6 +130,32 @@ impl<S: TlsBackend> LentStream<S> {
             None => Poll::Ready(Err(Error::Closed.into())),
         }
     }
+
+    /// A second handle on the slot, for the code that lent the stream to
+    /// hyper and still needs to look at it (the server peeks at the socket
+    /// before hyper's graceful shutdown). It neither reads nor writes, and
+    /// does not count as the handle: dropping the `LentStream` still
+    /// releases the stream.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn view(&self) -> LentView<S> {
+        LentView {
+            slot: self.slot.clone(),
+        }
+    }
+}
+
+/// See [`LentStream::view`].
+#[cfg(feature = "hyper")]
+pub(crate) struct LentView<S: TlsBackend> {
+    slot: Arc<Slot<S>>,
+}
+
+#[cfg(feature = "hyper")]
+impl<S: TlsBackend> LentView<S> {
+    /// Runs `f` on the stream, if the set has not taken it back.
+    pub(crate) fn with_stream<R>(&self, f: impl FnOnce(&GracefulStream<S>) -> R) -> Option<R> {
+        self.slot.lock().as_ref().map(f)
+    }
 }
 
 impl<S: TlsBackend> Drop for LentStream<S> {

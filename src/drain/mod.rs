@@ -25,5 +25,7 @@ mod task;
 pub use connection_set::ConnectionSet;
 pub use drain_report::DrainReport;
 pub use lent::LentStream;
+#[cfg(feature = "hyper")]
+pub(crate) use lent::LentView;
 pub use refused::Refused;
 pub use signal::{HandlerFuture, ShutdownSignal};

@@ -1,13 +1,18 @@
 //! One HTTP connection: hyper-util's auto builder (HTTP/1.1 or HTTP/2,
 //! with upgrades) over a [`LentStream`], wound down with hyper's own
-//! graceful shutdown when the drain begins.
+//! graceful shutdown when the drain begins, after hyper has read what the
+//! client had already sent.
 
 use std::error::Error as StdError;
-use std::pin::pin;
+use std::future::{poll_fn, Future};
+use std::mem::MaybeUninit;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
 
 use hyper::body::{Body, Incoming};
+use hyper::header::{HeaderValue, CONNECTION};
 use hyper::service::Service;
-use hyper::{Request, Response};
+use hyper::{Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
@@ -15,10 +20,22 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::server::TlsStream;
 
 use crate::drain::race::{race, Race};
+use crate::drain::LentView;
 use crate::{LentStream, ShutdownSignal};
 
 /// The stream a served connection runs over.
 pub(super) type ServerIo = LentStream<TlsStream<TcpStream>>;
+
+/// How many times the connection is polled again, once the drain began,
+/// while the client's bytes still wait unread in the socket, before
+/// hyper's graceful shutdown runs anyway. Bytes that were waiting when the
+/// drain began are read in the first round in which tokio's I/O driver
+/// reports the socket readable (hyper then reads until the socket is
+/// empty); more rounds are only needed while more keeps arriving (an
+/// upload, a client that pipelines without pause). The bound keeps such a
+/// client from holding off HTTP/2's GOAWAY; HTTP/1.1 responses say
+/// `connection: close` from the drain on anyway ([`CloseOnDrain`]).
+const READ_ROUNDS: u32 = 8;
 
 /// Serves one connection until the client leaves, hyper ends it, or the
 /// drain begins and hyper's graceful shutdown completes: HTTP/1.1 finishes
@@ -26,6 +43,15 @@ pub(super) type ServerIo = LentStream<TlsStream<TcpStream>>;
 /// connection closes at once), HTTP/2 sends GOAWAY and lets the open
 /// streams finish. A connection that has not sent its first bytes yet
 /// closes at once too.
+///
+/// The keep-alive race (hyper #3792): hyper's HTTP/1.1 graceful shutdown
+/// closes an idle connection at once, without reading a request whose
+/// bytes are already in the socket but not yet reported readable by
+/// tokio's I/O driver (the drain's wake-up can come first). So when the
+/// drain begins, the connection is polled again while the socket holds
+/// unread bytes (a peek; at most [`READ_ROUNDS`] rounds): hyper reads and
+/// answers such a request, with `connection: close`, and only then shuts
+/// down.
 ///
 /// It never closes the TLS stream itself: when hyper is done it drops the
 /// IO, and the [`ConnectionSet`](crate::ConnectionSet)'s task closes the
@@ -46,18 +72,132 @@ pub(super) async fn serve_connection<H, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
+    let view = io.view();
+    let service = CloseOnDrain {
+        inner: service,
+        signal: signal.clone(),
+    };
     let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
     let ended = match race(conn.as_mut(), signal.begun()).await {
         Race::First(ended) => ended,
-        Race::Second(()) => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
+        Race::Second(()) => match read_what_waits(conn.as_mut(), &view).await {
+            Some(ended) => ended,
+            None => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        },
     };
     // A protocol error (garbage instead of HTTP, a reset stream) ends the
     // connection; the report says how its TLS close went.
     trace_http_error(ended);
     drop(place);
+}
+
+/// Polls `conn` while the client's bytes wait unread in the socket (at most
+/// [`READ_ROUNDS`] times): `Some` if the connection ended meanwhile, `None`
+/// once nothing waits.
+///
+/// Never a busy loop: it only waits after `conn` returned `Pending`, which
+/// registered a wake-up (hyper's read on the socket, whose readiness the
+/// driver reports for bytes that arrived; or the service's progress).
+async fn read_what_waits<F: Future>(
+    mut conn: Pin<&mut F>,
+    view: &LentView<ServerIoInner>,
+) -> Option<F::Output> {
+    let mut rounds = 0;
+    poll_fn(|cx: &mut Context<'_>| {
+        if let Poll::Ready(ended) = conn.as_mut().poll(cx) {
+            return Poll::Ready(Some(ended));
+        }
+        if rounds < READ_ROUNDS
+            && view.with_stream(|s| unread_in_socket(s.get_ref().get_ref().0)) == Some(true)
+        {
+            rounds += 1;
+            return Poll::Pending;
+        }
+        Poll::Ready(None)
+    })
+    .await
+}
+
+/// The TLS stream inside [`ServerIo`].
+type ServerIoInner = TlsStream<TcpStream>;
+
+/// Whether the client's bytes wait in the socket's receive queue: a
+/// non-blocking `MSG_PEEK` of one byte, which sees the kernel's queue
+/// whatever tokio's cached readiness says. The end of the stream (0) and
+/// errors count as nothing waiting: hyper learns of them by reading.
+///
+/// The TLS layer holds nothing hyper has not read when hyper waits:
+/// tokio-rustls returns `Pending` only once rustls has no plaintext left
+/// and the socket would block; a partial record in rustls waits for the
+/// rest, which is in the socket (seen here) or not yet arrived.
+fn unread_in_socket(tcp: &TcpStream) -> bool {
+    let mut byte = [MaybeUninit::<u8>::uninit()];
+    matches!(socket2::SockRef::from(tcp).peek(&mut byte), Ok(n) if n > 0)
+}
+
+/// Wraps the application's service: an HTTP/1.x response produced once the
+/// drain has begun says `connection: close`, so that hyper closes the
+/// connection after it. Hyper's graceful shutdown does the same for a
+/// request it is busy with when it runs, but a request read after the
+/// drain began (see [`read_what_waits`]) can be answered within the same
+/// poll in which hyper reads it, before the graceful shutdown runs.
+/// HTTP/2 responses and `101 Switching Protocols` are left alone.
+#[derive(Clone)]
+struct CloseOnDrain<S> {
+    inner: S,
+    signal: ShutdownSignal,
+}
+
+impl<S, B> Service<Request<Incoming>> for CloseOnDrain<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>>,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = CloseOnDrainFuture<S::Future>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let http1 = matches!(request.version(), Version::HTTP_10 | Version::HTTP_11);
+        CloseOnDrainFuture {
+            inner: self.inner.call(request),
+            signal: http1.then(|| self.signal.clone()),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`CloseOnDrain`]'s response future.
+    struct CloseOnDrainFuture<F> {
+        #[pin]
+        inner: F,
+        // `None` for HTTP/2.
+        signal: Option<ShutdownSignal>,
+    }
+}
+
+impl<F, B, E> Future for CloseOnDrainFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = match this.inner.poll(cx) {
+            Poll::Ready(Ok(response)) => response,
+            other => return other,
+        };
+        let draining = this.signal.as_ref().is_some_and(ShutdownSignal::is_begun);
+        if draining && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 #[cfg(feature = "tracing")]
