@@ -7,9 +7,9 @@
 //! The clients follow `connection: close` and GOAWAY by reconnecting, as
 //! real clients do. They retry a request once, and only when the server
 //! closed the connection with close_notify before any byte of the response
-//! (the keep-alive race: hyper closes an idle keep-alive connection at once
-//! when its drain begins, without reading a request already on its way;
-//! hyper #3792). Anything else counts as a failure.
+//! (the keep-alive race, hyper #3792: the server closed an idle keep-alive
+//! connection while the request was still on its way; one already in the
+//! server's socket is answered). Anything else counts as a failure.
 #![cfg(unix)]
 
 use std::io;
