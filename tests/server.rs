@@ -11,17 +11,14 @@ use graceful_tls_testkit::pairs;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use graceful_tls::server::{GracefulListener, Readiness};
 use graceful_tls::{CancellationToken, CloseOutcome, Config, DrainReport, Ended};
 use pairs::{peer_read_to_end, PeerSaw, Tls, Version};
-use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsConnector;
 
 const FLUSH: Duration = Duration::from_secs(1);
 
@@ -61,18 +58,6 @@ impl Server {
         let report = self.report.await.expect("serve task");
         (report, began.elapsed())
     }
-}
-
-async fn connect(addr: SocketAddr, alpn: &[u8]) -> Tls<TcpStream> {
-    let mut config = (*pairs::client_config(Version::Tls13)).clone();
-    config.alpn_protocols = vec![alpn.to_vec()];
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let name = ServerName::try_from("localhost").expect("name");
-    let tls = TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .expect("handshake");
-    Tls::from(tls)
 }
 
 async fn send(tls: &mut Tls<TcpStream>, request: &str) {
@@ -126,8 +111,8 @@ fn outcomes(report: &DrainReport) -> Vec<&'static str> {
 #[tokio::test]
 async fn http1_in_flight_completes_idle_closes_at_once_peer_confirmed() {
     let server = start(Duration::from_secs(10), Duration::from_secs(10)).await;
-    let mut busy = connect(server.addr, b"http/1.1").await;
-    let mut idle = connect(server.addr, b"http/1.1").await;
+    let mut busy = pairs::connect_alpn(server.addr, b"http/1.1").await;
+    let mut idle = pairs::connect_alpn(server.addr, b"http/1.1").await;
     send(&mut idle, &get("/")).await;
     assert!(read_response(&mut idle).await.ends_with("hello"));
     send(&mut busy, &get("/slow?ms=700")).await;
@@ -176,7 +161,7 @@ async fn http1_in_flight_completes_idle_closes_at_once_peer_confirmed() {
 async fn http2_hyper_client_in_flight_streams_complete() {
     use http_body_util::{BodyExt, Empty};
     let server = start(Duration::from_secs(10), Duration::from_secs(10)).await;
-    let tls = connect(server.addr, b"h2").await;
+    let tls = pairs::connect_alpn(server.addr, b"h2").await;
     let (sender, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
         hyper_util::rt::TokioIo::new(tls),
@@ -231,7 +216,7 @@ async fn stream_and_websocket_cut_at_deadline_with_close_notify() {
         (&b"http/1.1"[..], get("/stream")),
         (&b"http/1.1"[..], "GET /ws HTTP/1.1\r\nhost: localhost\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".to_owned()),
     ] {
-        let mut tls = connect(server.addr, alpn).await;
+        let mut tls = pairs::connect_alpn(server.addr, alpn).await;
         send(&mut tls, &request).await;
         let mut head = [0u8; 512];
         let n = tls.read(&mut head).await.expect("response head");
@@ -274,7 +259,7 @@ async fn half_sent_requests_are_cut_at_the_deadline_with_close_notify() {
         "GET /slow?ms=1 HTTP/1.1\r\nhost: loc",
         "POST /upload HTTP/1.1\r\nhost: localhost\r\ncontent-length: 100\r\n\r\nabc",
     ] {
-        let mut tls = connect(server.addr, b"http/1.1").await;
+        let mut tls = pairs::connect_alpn(server.addr, b"http/1.1").await;
         send(&mut tls, request).await;
         clients.push(tokio::spawn(async move {
             let saw = peer_read_to_end(&mut tls).await;
@@ -317,7 +302,7 @@ async fn stalled_handshake_dropped_at_handshake_timeout_and_reported() {
         .expect("partial hello");
     let mut plaintext = TcpStream::connect(server.addr).await.expect("connect");
 
-    let mut other = connect(server.addr, b"http/1.1").await;
+    let mut other = pairs::connect_alpn(server.addr, b"http/1.1").await;
     send(&mut other, &get("/")).await;
     assert!(read_response(&mut other).await.ends_with("hello"));
     other.shutdown().await.expect("close");
@@ -436,7 +421,7 @@ async fn axum_serve_over_graceful_listener_sends_close_notify() {
     );
     // A stalled handshake does not block the accept loop.
     let _stalled = TcpStream::connect(addr).await.expect("connect");
-    let mut tls = connect(addr, b"http/1.1").await;
+    let mut tls = pairs::connect_alpn(addr, b"http/1.1").await;
     send(&mut tls, &get("/")).await;
     assert!(read_response(&mut tls).await.ends_with("hello"));
     shutdown.cancel();
@@ -467,7 +452,9 @@ async fn tonic_call_in_flight_completes() {
     let server = tokio::spawn(serve.into_future());
 
     let connector = tower::service_fn(move |_uri: tonic::codegen::http::Uri| async move {
-        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(connect(addr, b"h2").await))
+        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+            pairs::connect_alpn(addr, b"h2").await,
+        ))
     });
     let channel = tonic::transport::Endpoint::from_static("https://localhost")
         .connect_with_connector(connector)
@@ -520,8 +507,8 @@ async fn http1_request_already_in_the_socket_when_the_drain_begins_is_answered()
     let bound = Duration::from_secs(20);
     for round in 0..ROUNDS {
         let server = start(Duration::from_secs(10), Duration::from_secs(10)).await;
-        let mut racing = connect(server.addr, b"http/1.1").await;
-        let mut idle = connect(server.addr, b"http/1.1").await;
+        let mut racing = pairs::connect_alpn(server.addr, b"http/1.1").await;
+        let mut idle = pairs::connect_alpn(server.addr, b"http/1.1").await;
         for tls in [&mut racing, &mut idle] {
             send(tls, &get("/")).await;
             assert!(read_response(tls).await.ends_with("hello"));

@@ -12,18 +12,15 @@ use graceful_tls_testkit::pairs;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use graceful_tls::server::Serve;
 use graceful_tls::{CancellationToken, Config, DrainReport};
 use pairs::{peer_read_to_end, PeerSaw, Tls, Version};
-use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_rustls::TlsConnector;
 
 type App = Serve<hyper_util::service::TowerToHyperService<axum::Router>>;
 
@@ -56,18 +53,6 @@ impl Server {
         self.shutdown.cancel();
         self.report.await.expect("serve task")
     }
-}
-
-async fn connect(addr: SocketAddr, alpn: &[u8]) -> Tls<TcpStream> {
-    let mut config = (*pairs::client_config(Version::Tls13)).clone();
-    config.alpn_protocols = vec![alpn.to_vec()];
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let name = ServerName::try_from("localhost").expect("name");
-    let tls = TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .expect("handshake");
-    Tls::from(tls)
 }
 
 async fn send(tls: &mut Tls<TcpStream>, bytes: &[u8]) {
@@ -110,8 +95,8 @@ async fn slow_head_is_cut_at_the_header_read_timeout_with_close_notify() {
         Serve::<()>::DEFAULT_HEADER_READ_TIMEOUT,
         Duration::from_secs(30)
     );
-    let mut stalled = connect(server.addr, b"http/1.1").await;
-    let mut trickling = connect(server.addr, b"http/1.1").await;
+    let mut stalled = pairs::connect_alpn(server.addr, b"http/1.1").await;
+    let mut trickling = pairs::connect_alpn(server.addr, b"http/1.1").await;
     let began = Instant::now();
     send(&mut stalled, b"GET / HTTP/1.1\r\nhost: loc").await;
     let trickle = tokio::spawn(async move {
@@ -161,7 +146,7 @@ async fn slow_head_is_cut_at_the_header_read_timeout_with_close_notify() {
 #[tokio::test(start_paused = true)]
 async fn idle_keep_alive_closes_at_the_keep_alive_timeout() {
     let server = start(|serve| serve.with_keep_alive_timeout(Duration::from_secs(5))).await;
-    let mut client = connect(server.addr, b"http/1.1").await;
+    let mut client = pairs::connect_alpn(server.addr, b"http/1.1").await;
     send(&mut client, GET).await;
     read_hello(&mut client).await;
     let idle_from = Instant::now();
@@ -184,7 +169,7 @@ async fn idle_keep_alive_closes_at_the_keep_alive_timeout() {
 #[tokio::test(start_paused = true)]
 async fn http2_peer_that_never_answers_pings_is_ended() {
     let server = start(|serve| serve.with_keep_alive_timeout(Duration::from_secs(5))).await;
-    let mut client = connect(server.addr, b"h2").await;
+    let mut client = pairs::connect_alpn(server.addr, b"h2").await;
     // The preface and an empty SETTINGS frame; then silence.
     let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
@@ -211,7 +196,11 @@ async fn at_the_handshake_limit_accepting_waits() {
     let mut stalled = TcpStream::connect(server.addr).await.expect("connect");
     // Let the server accept it first.
     tokio::time::sleep(Duration::from_millis(10)).await;
-    let mut client = within(Duration::from_secs(60), connect(server.addr, b"http/1.1")).await;
+    let mut client = within(
+        Duration::from_secs(60),
+        pairs::connect_alpn(server.addr, b"http/1.1"),
+    )
+    .await;
     let handshaken = began.elapsed();
     assert!(handshaken >= Duration::from_secs(10), "{handshaken:?}");
     send(&mut client, GET).await;
@@ -229,12 +218,12 @@ async fn at_the_handshake_limit_accepting_waits() {
 #[tokio::test]
 async fn at_the_connection_limit_accepting_waits() {
     let server = start(|serve| serve.with_max_connections(1)).await;
-    let mut first = connect(server.addr, b"http/1.1").await;
+    let mut first = pairs::connect_alpn(server.addr, b"http/1.1").await;
     send(&mut first, GET).await;
     read_hello(&mut first).await;
     let addr = server.addr;
     let second = tokio::spawn(async move {
-        let mut second = connect(addr, b"http/1.1").await;
+        let mut second = pairs::connect_alpn(addr, b"http/1.1").await;
         send(&mut second, GET).await;
         read_hello(&mut second).await;
         second
@@ -274,7 +263,8 @@ async fn many_idle_connections_all_get_close_notify_within_the_bound() {
     let mut clients = Vec::new();
     for i in 0..count {
         let addr = server.addr;
-        let mut client = connect(addr, if i % 2 == 0 { b"http/1.1" } else { b"h2" }).await;
+        let alpn: &[u8] = if i % 2 == 0 { b"http/1.1" } else { b"h2" };
+        let mut client = pairs::connect_alpn(addr, alpn).await;
         if i % 2 == 0 {
             send(&mut client, GET).await;
             read_hello(&mut client).await;
@@ -335,7 +325,7 @@ async fn out_of_descriptors_backs_off_and_serves_again() {
     let mut clients = Vec::new();
     for _ in 0..150 {
         clients.push(tokio::spawn(async move {
-            let mut client = connect(addr, b"http/1.1").await;
+            let mut client = pairs::connect_alpn(addr, b"http/1.1").await;
             send(&mut client, GET).await;
             read_hello(&mut client).await;
             // Hold the connection.
@@ -362,7 +352,7 @@ async fn out_of_descriptors_backs_off_and_serves_again() {
         let _ = client.await;
     }
     let answered = tokio::time::timeout(Duration::from_secs(20), async {
-        let mut client = connect(addr, b"http/1.1").await;
+        let mut client = pairs::connect_alpn(addr, b"http/1.1").await;
         send(&mut client, GET).await;
         read_hello(&mut client).await;
     })

@@ -127,6 +127,20 @@ pub enum Side {
 pub const SIDES: [Side; 2] = [Side::Client, Side::Server];
 
 /// Every side × version combination.
+/// A TLS 1.3 client connection to a server on `addr` (verified as
+/// `localhost`) offering one ALPN protocol (`b"h2"`, `b"http/1.1"`).
+pub async fn connect_alpn(addr: std::net::SocketAddr, alpn: &[u8]) -> Tls<TcpStream> {
+    let mut config = (*client_config(Version::Tls13)).clone();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let name = ServerName::try_from("localhost").expect("name");
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
+    Tls::from(tls)
+}
+
 pub fn cases() -> impl Iterator<Item = (Side, Version)> {
     SIDES
         .into_iter()
