@@ -103,6 +103,25 @@ fn profile_round_trips(args: &[String]) {
     runtime.block_on(data_path::profile(graceful, n));
 }
 
+/// `--profile-bulk bare|graceful MIB`: only MIB MiB of bulk transfer, one
+/// way, for instruction counts (`valgrind --tool=callgrind`); see
+/// docs/benchmarks.md.
+const PROFILE_BULK_ARG: &str = "--profile-bulk";
+
+fn profile_bulk(args: &[String]) {
+    let graceful = match args.first().map(String::as_str) {
+        Some("bare") => false,
+        Some("graceful") => true,
+        _ => panic!("usage: {PROFILE_BULK_ARG} bare|graceful MIB"),
+    };
+    let mib: usize = args.get(1).and_then(|n| n.parse().ok()).expect("MIB");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(data_path::profile_bulk(graceful, mib));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == mass::PEER_ARG) {
@@ -111,6 +130,10 @@ fn main() {
     }
     if let Some(i) = args.iter().position(|a| a == PROFILE_ARG) {
         profile_round_trips(&args[i + 1..]);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == PROFILE_BULK_ARG) {
+        profile_bulk(&args[i + 1..]);
         return;
     }
     let plan = Plan::new(args.iter().any(|a| a == "--quick"));

@@ -51,27 +51,14 @@ fn wrap<S: graceful_tls::TlsBackend + Send + 'static>(s: S) -> GracefulStream<S>
     GracefulStream::new(s, CancellationToken::new())
 }
 
-async fn transfer<W, R>(mut writer: W, mut reader: R, total: usize) -> f64
+async fn transfer<W, R>(writer: W, mut reader: R, total: usize) -> f64
 where
     W: AsyncWrite + Unpin + Send + 'static,
     R: AsyncRead + Unpin,
 {
     let start = Instant::now();
-    let writing = tokio::spawn(async move {
-        let chunk = vec![0x5a_u8; WRITE];
-        for _ in 0..total / WRITE {
-            writer.write_all(&chunk).await.expect("bulk write");
-        }
-        writer.flush().await.expect("bulk flush");
-        writer
-    });
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut got = 0;
-    while got < total {
-        let n = reader.read(&mut buf).await.expect("bulk read");
-        assert!(n > 0, "bulk: stream ended after {got} bytes");
-        got += n;
-    }
+    let writing = tokio::spawn(write_bulk(writer, total));
+    read_bulk(&mut reader, total).await;
     let secs = start.elapsed().as_secs_f64();
     drop(writing.await.expect("writer task"));
     total as f64 / secs / 1e6
@@ -105,6 +92,51 @@ pub async fn profile(graceful: bool, n: usize) {
         round_trips(wrap(client), wrap(server), n).await;
     } else {
         round_trips(client, server, n).await;
+    }
+}
+
+/// `mib` MiB one way in 16 KiB writes with one variant and nothing else
+/// (after the handshake and a 1 MiB warm-up on the same connection), for
+/// instruction counts: the difference between two sizes is what the bytes
+/// cost.
+pub async fn profile_bulk(graceful: bool, mib: usize) {
+    let lb = Loopback::bind().await;
+    let (client, server) = lb.pair().await;
+    let total = mib << 20;
+    if graceful {
+        bulk_on(wrap(server), wrap(client), total).await;
+    } else {
+        bulk_on(server, client, total).await;
+    }
+}
+
+async fn bulk_on<W, R>(writer: W, mut reader: R, total: usize)
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+    R: AsyncRead + Unpin,
+{
+    const WARM_UP: usize = 1 << 20;
+    let writing = tokio::spawn(write_bulk(writer, WARM_UP + total));
+    read_bulk(&mut reader, WARM_UP + total).await;
+    drop(writing.await.expect("writer task"));
+}
+
+async fn write_bulk<W: AsyncWrite + Unpin>(mut writer: W, total: usize) -> W {
+    let chunk = vec![0x5a_u8; WRITE];
+    for _ in 0..total / WRITE {
+        writer.write_all(&chunk).await.expect("bulk write");
+    }
+    writer.flush().await.expect("bulk flush");
+    writer
+}
+
+async fn read_bulk<R: AsyncRead + Unpin>(reader: &mut R, total: usize) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0;
+    while got < total {
+        let n = reader.read(&mut buf).await.expect("bulk read");
+        assert!(n > 0, "bulk: stream ended after {got} bytes");
+        got += n;
     }
 }
 

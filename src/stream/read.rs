@@ -10,6 +10,17 @@ use crate::backend::{Buffered, ErrorClass, TlsBackend};
 use crate::machine::{Event, ReadGate};
 use crate::{Error, GracefulStream, ReadOutcome};
 
+/// Why the data path of a read handed it to `poll_read_slow`.
+pub(super) enum SlowRead {
+    /// Not a plain transport read: decided by the machine's read gate.
+    Gate,
+    /// The TLS stream's read completed without data: an empty read or an
+    /// error.
+    Done(std::io::Result<()>),
+    /// The read waits on the transport and the token has fired.
+    Cancelled,
+}
+
 impl<S: TlsBackend> GracefulStream<S> {
     /// Reads plaintext into `buf` and reports how the read ended.
     ///
@@ -47,17 +58,84 @@ impl<S: TlsBackend> GracefulStream<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<Result<ReadOutcome, Error>> {
-        let result = self.poll_read_gated(cx, buf);
+        match self.poll_read_fast(cx, buf) {
+            Ok(Poll::Ready(n)) => Poll::Ready(Ok(ReadOutcome::Data(n))),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(slow) => self.poll_read_slow(cx, buf, slow),
+        }
+    }
+
+    /// The data path, kept small so that it inlines into the caller's read
+    /// loop as bare tokio-rustls does: when the machine says read from the
+    /// transport, the token's watch exists and has not fired, and `buf` has
+    /// room, one read from the TLS stream that returns data (`Ready(n)`,
+    /// counted) or waits (`Pending`, with the token watched). Everything
+    /// else (the first read, an empty `buf`, an ended or cancelled read
+    /// direction, an empty read, an error, a cancellation seen while
+    /// waiting) is handed to `poll_read_slow` as it stands, which decides
+    /// exactly as before.
+    #[inline(always)]
+    pub(super) fn poll_read_fast(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Result<Poll<usize>, SlowRead> {
+        let GracefulStream { io, core, .. } = self;
+        let (Some(io), Some(watch)) = (io.as_mut(), core.watch.as_mut()) else {
+            return Err(SlowRead::Gate);
+        };
+        if core.machine.read_gate() != ReadGate::Transport
+            || watch.is_cancelled()
+            || buf.remaining() == 0
+        {
+            return Err(SlowRead::Gate);
+        }
+        let before = buf.filled().len();
+        match Pin::new(io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len() - before;
+                if n == 0 {
+                    return Err(SlowRead::Done(Ok(())));
+                }
+                core.stats.read += n as u64;
+                Ok(Poll::Ready(n))
+            }
+            Poll::Ready(Err(e)) => Err(SlowRead::Done(Err(e))),
+            Poll::Pending if watch.as_mut().register(cx) => Err(SlowRead::Cancelled),
+            Poll::Pending => Ok(Poll::Pending),
+        }
+    }
+
+    /// Where the data path left a read it does not finish.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn poll_read_slow(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+        slow: SlowRead,
+    ) -> Poll<Result<ReadOutcome, Error>> {
+        let result = match slow {
+            SlowRead::Gate => self.poll_read_gated(cx, buf),
+            // An empty read or an error: classified as any other.
+            SlowRead::Done(result) => self.transport_read_done(buf, result, 0),
+            SlowRead::Cancelled => self.cancelled_while_waiting(buf),
+        };
+        self.counted(result)
+    }
+
+    /// Counts the bytes a read returns.
+    #[inline(always)]
+    fn counted(
+        &mut self,
+        result: Poll<Result<ReadOutcome, Error>>,
+    ) -> Poll<Result<ReadOutcome, Error>> {
         if let Poll::Ready(Ok(ReadOutcome::Data(n))) = result {
             self.core.stats.read += n as u64;
         }
         result
     }
 
-    // The read path is four layers (AsyncRead, outcome, gate, transport);
-    // inlining them into one saves ~120 instructions per 64-byte round trip
-    // (callgrind, `--profile-round-trips`).
-    #[inline(always)]
     fn poll_read_gated(
         &mut self,
         cx: &mut Context<'_>,
@@ -94,15 +172,22 @@ impl<S: TlsBackend> GracefulStream<S> {
                 if !watch.as_mut().register(cx) {
                     return Poll::Pending;
                 }
-                self.core.machine.handle(Event::Cancel);
-                Poll::Ready(Ok(self.read_buffered_only(buf)))
+                self.cancelled_while_waiting(buf)
             }
         }
     }
 
+    /// The token fired while a read waited on the transport.
+    fn cancelled_while_waiting(
+        &mut self,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<Result<ReadOutcome, Error>> {
+        self.core.machine.handle(Event::Cancel);
+        Poll::Ready(Ok(self.read_buffered_only(buf)))
+    }
+
     /// One read from the TLS stream, classified and fed to the machine.
     /// Used by reads and by the close's wait for the peer.
-    #[inline(always)]
     pub(super) fn poll_transport_read(
         &mut self,
         cx: &mut Context<'_>,
@@ -114,6 +199,17 @@ impl<S: TlsBackend> GracefulStream<S> {
             Poll::Ready(result) => result,
         };
         let n = buf.filled().len() - before;
+        self.transport_read_done(buf, result, n)
+    }
+
+    /// Classifies a completed read from the TLS stream that put `n` bytes
+    /// into `buf`, and feeds any end or failure to the machine.
+    fn transport_read_done(
+        &mut self,
+        buf: &mut ReadBuf<'_>,
+        result: std::io::Result<()>,
+        n: usize,
+    ) -> Poll<Result<ReadOutcome, Error>> {
         Poll::Ready(match result {
             Ok(()) if n > 0 => Ok(ReadOutcome::Data(n)),
             // An empty read ends the read direction; the TLS layer says how.

@@ -95,15 +95,19 @@ impl CancelWatch {
         let waker = cx.waker();
         let identity = (waker.data() as usize, waker.vtable() as *const _ as usize);
         if *this.task != Some(identity) {
-            *this
-                .signal
-                .task
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(waker.clone());
+            Self::hand_over(this.signal, waker);
             *this.task = Some(identity);
         }
         // After the lock: a cancellation that took the old waker set `fired`
         // before it locked, so it is visible here.
         this.signal.fired.load(Ordering::Acquire)
+    }
+
+    /// A new task waits: the signal wakes it from now on. Rare (a read
+    /// moved to another task), so out of the read path.
+    #[cold]
+    #[inline(never)]
+    fn hand_over(signal: &Signal, waker: &Waker) {
+        *signal.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(waker.clone());
     }
 }
