@@ -352,7 +352,7 @@ async fn curl_http1_and_http2_complete_or_see_close_notify() {
         let mut command = tokio::process::Command::new("curl");
         command
             .args(["-sS", "-v", "-N", protocol, "--cacert"])
-            .arg(pairs::cert_dir().join("ca.pem"))
+            .arg(graceful_tls_testkit::certs::dir().join("ca.pem"))
             .arg("--resolve")
             .arg(format!("localhost:{port}:127.0.0.1"))
             .arg(format!("https://localhost:{port}{path}"));

@@ -1,7 +1,6 @@
 //! Real rustls client/server pairs for the tests: in memory over
 //! `tokio::io::duplex` and over loopback TCP.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::certs as configs;
@@ -42,10 +41,6 @@ impl Version {
             Version::Tls13 => rustls::ProtocolVersion::TLSv1_3,
         }
     }
-}
-
-pub fn cert_dir() -> PathBuf {
-    configs::dir()
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {

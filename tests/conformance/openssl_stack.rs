@@ -6,7 +6,8 @@ use openssl::ssl::{Ssl, SslAcceptor, SslConnector, SslFiletype, SslMethod, SslVe
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_openssl::SslStream;
 
-use crate::pairs::{cert_dir, Version};
+use crate::pairs::Version;
+use graceful_tls_testkit::certs::dir as cert_dir;
 
 fn ssl_version(version: Version) -> SslVersion {
     match version {
