@@ -49,16 +49,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = graceful_tls::server::serve_hyper(listener, tls, service_fn(answer))
-        .with_handshake_timeout(args.handshake_timeout)
-        .with_max_connections(args.max_connections)
-        .with_header_read_timeout(args.header_read_timeout)
-        .with_keep_alive_timeout(args.keep_alive_timeout)
-        .with_drain_timeout(args.drain_timeout)
-        .with_close_config(args.tls.graceful_config())
-        .with_graceful_shutdown(shutdown.begin.clone().cancelled_owned())
-        .abort_on(shutdown.abort.clone().cancelled_owned())
-        .await;
+    let serve = graceful_tls::server::serve_hyper(listener, tls, service_fn(answer));
+    let report = server_cli::configure(serve, &args, &shutdown).await;
     shutdown.settle().await;
     server_cli::print_report(&report);
     ExitCode::SUCCESS

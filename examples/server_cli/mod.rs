@@ -202,6 +202,21 @@ impl Shutdown {
     }
 }
 
+/// Applies the flags and the signals to a server: its limits, timeouts and
+/// close deadlines, the drain on the first signal (or a restart's
+/// handover), the abort on the second.
+pub fn configure<H>(serve: Serve<H>, args: &Args, shutdown: &Shutdown) -> Serve<H> {
+    serve
+        .with_handshake_timeout(args.handshake_timeout)
+        .with_max_connections(args.max_connections)
+        .with_header_read_timeout(args.header_read_timeout)
+        .with_keep_alive_timeout(args.keep_alive_timeout)
+        .with_drain_timeout(args.drain_timeout)
+        .with_close_config(args.tls.graceful_config())
+        .with_graceful_shutdown(shutdown.begin.clone().cancelled_owned())
+        .abort_on(shutdown.abort.clone().cancelled_owned())
+}
+
 /// Prints the connections the deadline cut and the summary line.
 pub fn print_report(report: &DrainReport) {
     for conn in report.connections.iter().filter(|c| c.forced) {
