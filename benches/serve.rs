@@ -67,7 +67,13 @@ fn app() -> axum::Router {
 /// bytes it gained and the allocation calls (`heap: N CALLS`).
 fn child(kind: &str) {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    // Named threads, so that a profiler tells the two servers apart
+    // (`perf report --sort comm`).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name(format!("{kind}-rt"))
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         println!("listening: {}", listener.local_addr().expect("addr"));
@@ -179,6 +185,20 @@ impl Child {
         bytes.parse().expect("bytes")
     }
 
+    /// CPU time the server process has used so far (all its threads, user
+    /// and system), in nanoseconds: the sum of its threads'
+    /// `/proc/PID/task/TID/schedstat` (nanosecond resolution).
+    fn cpu_ns(&self) -> u64 {
+        let pid = self.process.id().expect("pid");
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
+        tasks
+            .filter_map(|task| {
+                let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+                stat.split(' ').next()?.parse::<u64>().ok()
+            })
+            .sum()
+    }
+
     fn rss_kib(&self) -> u64 {
         let pid = self.process.id().expect("pid");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
@@ -244,11 +264,15 @@ struct Load {
     rps: f64,
     p50_us: f64,
     p99_us: f64,
+    /// Server CPU time (all threads, user + system) per request, in µs.
+    cpu_us: f64,
 }
 
 /// `case.connections` keep-alive connections, one request at a time each,
-/// for `length`; requests per second and latency percentiles.
-async fn load(addr: SocketAddr, case: Case, length: Duration) -> Load {
+/// for `length`; requests per second, latency percentiles and the server's
+/// CPU time per request.
+async fn load(child: &Child, case: Case, length: Duration) -> Load {
+    let addr = child.addr;
     let alpn: &[u8] = if case.proto == Proto::H1 {
         b"http/1.1"
     } else {
@@ -279,17 +303,20 @@ async fn load(addr: SocketAddr, case: Case, length: Duration) -> Load {
     }
     start.wait().await;
     let begun = Instant::now();
+    let cpu_before = child.cpu_ns();
     let mut all = Vec::new();
     for task in tasks {
         all.extend(task.await.expect("client"));
     }
     let took = begun.elapsed();
+    let cpu = child.cpu_ns() - cpu_before;
     all.sort_unstable();
     let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)] as f64;
     Load {
         rps: all.len() as f64 / took.as_secs_f64(),
         p50_us: at(0.50),
         p99_us: at(0.99),
+        cpu_us: cpu as f64 / 1e3 / all.len() as f64,
     }
 }
 
@@ -453,6 +480,11 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
     let runs = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    // `--case "http1 c=512 13B"`: one load case (with `--only load`).
+    let only_case = args
+        .iter()
+        .position(|a| a == "--case")
+        .and_then(|i| args.get(i + 1).cloned());
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024) as usize;
     let (length, rounds, idle) = if quick {
         (Duration::from_secs(2), 1, 2_000)
@@ -479,7 +511,10 @@ fn main() {
             }
         }
         let mut first = true;
-        for case in cases.into_iter().filter(|_| runs("load")) {
+        let cases = cases
+            .into_iter()
+            .filter(|case| runs("load") && only_case.as_deref().is_none_or(|c| case.name() == c));
+        for case in cases {
             let (mut graceful, mut hand) = (Vec::new(), Vec::new());
             for round in 0..rounds {
                 let order = if round % 2 == 0 {
@@ -489,7 +524,7 @@ fn main() {
                 };
                 for kind in order {
                     let child = Child::start(kind).await;
-                    let figures = load(child.addr, case, length).await;
+                    let figures = load(&child, case, length).await;
                     child.stop().await;
                     match kind {
                         Kind::Graceful => graceful.push(figures),
@@ -503,24 +538,26 @@ fn main() {
                     rps: pick(&graceful, |l| l.rps),
                     p50_us: pick(&graceful, |l| l.p50_us),
                     p99_us: pick(&graceful, |l| l.p99_us),
+                    cpu_us: pick(&graceful, |l| l.cpu_us),
                 },
                 Load {
                     rps: pick(&hand, |l| l.rps),
                     p50_us: pick(&hand, |l| l.p50_us),
                     p99_us: pick(&hand, |l| l.p99_us),
+                    cpu_us: pick(&hand, |l| l.cpu_us),
                 },
             );
             println!(
-                "serve {}: graceful rps={:.0} p50={:.0}us p99={:.0}us | hand rps={:.0} p50={:.0}us p99={:.0}us | ratio rps={:.3} p50={:.3} p99={:.3}",
-                case.name(), g.rps, g.p50_us, g.p99_us, h.rps, h.p50_us, h.p99_us,
-                g.rps / h.rps, g.p50_us / h.p50_us, g.p99_us / h.p99_us
+                "serve {}: graceful rps={:.0} p50={:.0}us p99={:.0}us cpu={:.2}us/req | hand rps={:.0} p50={:.0}us p99={:.0}us cpu={:.2}us/req | ratio rps={:.3} p50={:.3} p99={:.3} cpu={:.3}",
+                case.name(), g.rps, g.p50_us, g.p99_us, g.cpu_us, h.rps, h.p50_us, h.p99_us, h.cpu_us,
+                g.rps / h.rps, g.p50_us / h.p50_us, g.p99_us / h.p99_us, g.cpu_us / h.cpu_us
             );
             let _ = write!(
                 json,
-                "{}    {{\"case\": \"{}\", \"graceful\": {{\"rps\": {:.1}, \"p50_us\": {:.0}, \"p99_us\": {:.0}}}, \"hand\": {{\"rps\": {:.1}, \"p50_us\": {:.0}, \"p99_us\": {:.0}}}, \"rps_ratio\": {:.4}, \"p99_ratio\": {:.4}}}",
+                "{}    {{\"case\": \"{}\", \"graceful\": {{\"rps\": {:.1}, \"p50_us\": {:.0}, \"p99_us\": {:.0}, \"cpu_us_per_request\": {:.3}}}, \"hand\": {{\"rps\": {:.1}, \"p50_us\": {:.0}, \"p99_us\": {:.0}, \"cpu_us_per_request\": {:.3}}}, \"rps_ratio\": {:.4}, \"p99_ratio\": {:.4}, \"cpu_ratio\": {:.4}}}",
                 if first { "" } else { ",\n" },
-                case.name(), g.rps, g.p50_us, g.p99_us, h.rps, h.p50_us, h.p99_us,
-                g.rps / h.rps, g.p99_us / h.p99_us
+                case.name(), g.rps, g.p50_us, g.p99_us, g.cpu_us, h.rps, h.p50_us, h.p99_us, h.cpu_us,
+                g.rps / h.rps, g.p99_us / h.p99_us, g.cpu_us / h.cpu_us
             );
             first = false;
         }

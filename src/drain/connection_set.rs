@@ -187,7 +187,7 @@ impl ConnectionSet {
 
     /// Whether a drain (or an abort) has begun: registrations are refused.
     pub fn is_draining(&self) -> bool {
-        self.shared.begun.is_cancelled()
+        self.shared.begun.is_fired()
     }
 
     /// Finishes outstanding work, then closes everything (URLSession's
@@ -268,7 +268,7 @@ impl Default for ConnectionSet {
 impl Drop for ConnectionSet {
     /// Aborts: every connection is cancelled and closes in the background.
     fn drop(&mut self) {
-        self.shared.begun.cancel();
+        self.shared.begun.fire();
         self.shared.force();
     }
 }

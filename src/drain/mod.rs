@@ -11,10 +11,13 @@
 //!   value (hyper);
 //! * `drain_report.rs`, `signal.rs`, `refused.rs`, `race.rs`: the report,
 //!   the handler's [`ShutdownSignal`], a refused registration, and the
-//!   two-future race the tasks use.
+//!   two-future race the tasks use;
+//! * `flag.rs`: the set's two signals (drain begun, forced), checked by
+//!   every connection on every wake-up without a lock.
 
 mod connection_set;
 mod drain_report;
+mod flag;
 mod lent;
 pub(crate) mod race;
 mod refused;

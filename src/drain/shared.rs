@@ -1,14 +1,14 @@
 //! What a [`ConnectionSet`](super::ConnectionSet) and its tasks share: the
 //! signals, the task tracker, and the record of a drain.
 
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 
 use super::drain_report::{trace_drain, DrainReport};
+use super::flag::Flag;
 use crate::deadline::saturating_after;
 use crate::{Config, ConnectionReport};
 
@@ -17,10 +17,11 @@ use crate::{Config, ConnectionReport};
 pub(super) struct Shared {
     pub(super) config: Config,
     /// Fired when a drain begins: handlers should finish and return.
-    pub(super) begun: CancellationToken,
+    /// Shared with every handler's [`ShutdownSignal`](crate::ShutdownSignal).
+    pub(super) begun: Arc<Flag>,
     /// Fired at the deadline or on abort: handlers are dropped, streams
     /// cancelled (each stream watches a child) and closed.
-    pub(super) force: CancellationToken,
+    pub(super) force: Flag,
     /// When `force` fired: every forced close ends `flush_timeout` later.
     forced_at: OnceLock<Instant>,
     pub(super) tracker: TaskTracker,
@@ -43,8 +44,8 @@ impl Shared {
     pub(super) fn new(config: Config) -> Self {
         Shared {
             config,
-            begun: CancellationToken::new(),
-            force: CancellationToken::new(),
+            begun: Arc::default(),
+            force: Flag::default(),
             forced_at: OnceLock::new(),
             tracker: TaskTracker::new(),
             state: Mutex::new(State::default()),
@@ -88,7 +89,7 @@ impl Shared {
         if force {
             self.force();
         }
-        self.begun.cancel();
+        self.begun.fire();
         began_at
     }
 
@@ -96,7 +97,7 @@ impl Shared {
     /// without waiting for the peers, all by `now + flush_timeout`.
     pub(super) fn force(&self) {
         self.forced_at.get_or_init(Instant::now);
-        self.force.cancel();
+        self.force.fire();
     }
 
     /// The instant by which a forced close must end: `flush_timeout` after

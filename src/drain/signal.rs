@@ -4,7 +4,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
+
+use super::flag::Flag;
 
 /// The future a connection handler returns: it borrows the stream for as
 /// long as it runs. Write handlers as
@@ -18,13 +20,14 @@ pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// deadline, when the handler is about to be dropped anyway.
 #[derive(Debug, Clone)]
 pub struct ShutdownSignal {
-    pub(crate) begun: CancellationToken,
+    pub(crate) begun: Arc<Flag>,
 }
 
 impl ShutdownSignal {
-    /// Whether the drain has begun.
+    /// Whether the drain has begun. One atomic load: cheap enough to ask
+    /// per request.
     pub fn is_begun(&self) -> bool {
-        self.begun.is_cancelled()
+        self.begun.is_fired()
     }
 
     /// Resolves when the drain begins (at once if it has).
@@ -33,6 +36,6 @@ impl ShutdownSignal {
     ///
     /// Cancellation safe: it only waits; use it in `tokio::select!`.
     pub async fn begun(&self) {
-        self.begun.cancelled().await
+        self.begun.wait().await
     }
 }

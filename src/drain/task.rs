@@ -167,7 +167,7 @@ impl Task {
                 None => std::future::pending().await,
             }
         };
-        match race(race(handshake, force.cancelled()), timeout).await {
+        match race(race(handshake, force.wait()), timeout).await {
             Race::First(Race::First(Ok(tls))) => Ok(GracefulStream::with_config(
                 tls,
                 force.child_token(),
@@ -200,7 +200,7 @@ impl Task {
     /// stream can still be closed.
     async fn serve(&self, handler: HandlerFuture<'_>) -> Served {
         let handler = CatchUnwind(handler);
-        match race(self.shared.force.cancelled(), handler).await {
+        match race(self.shared.force.wait(), handler).await {
             Race::First(()) => Served::Forced,
             Race::Second(Ok(())) => Served::Returned,
             Race::Second(Err(())) => Served::Panicked,
@@ -223,7 +223,7 @@ impl Task {
         if served == Served::Forced {
             return (self.force_close(stream).await, true);
         }
-        match race(self.shared.force.cancelled(), stream.close()).await {
+        match race(self.shared.force.wait(), stream.close()).await {
             Race::First(()) => (self.force_close(stream).await, true),
             Race::Second(closed) => (closed, false),
         }

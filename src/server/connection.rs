@@ -138,13 +138,19 @@ fn unread_in_socket(tcp: &TcpStream) -> bool {
     matches!(socket2::SockRef::from(tcp).peek(&mut byte), Ok(n) if n > 0)
 }
 
-/// Wraps the application's service: an HTTP/1.x response produced once the
-/// drain has begun says `connection: close`, so that hyper closes the
-/// connection after it. Hyper's graceful shutdown does the same for a
-/// request it is busy with when it runs, but a request read after the
-/// drain began (see [`read_what_waits`]) can be answered within the same
-/// poll in which hyper reads it, before the graceful shutdown runs.
-/// HTTP/2 responses and `101 Switching Protocols` are left alone.
+/// Wraps the application's service: the response to an HTTP/1.x request
+/// that reached the service once the drain had begun says `connection:
+/// close`, so that hyper closes the connection after it. Hyper's graceful
+/// shutdown does the same for a request it is busy with when it runs, but a
+/// request read after the drain began (see [`read_what_waits`]) can be
+/// answered within the same poll in which hyper reads it, before the
+/// graceful shutdown runs. HTTP/2 responses and `101 Switching Protocols`
+/// are left alone.
+///
+/// Decided when the request reaches the service (one atomic load), not
+/// when its response is ready: the response future would otherwise hold a
+/// clone of the signal, a reference count shared by every connection,
+/// taken and dropped per request.
 #[derive(Clone)]
 struct CloseOnDrain<S> {
     inner: S,
@@ -162,8 +168,8 @@ where
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let http1 = matches!(request.version(), Version::HTTP_10 | Version::HTTP_11);
         CloseOnDrainFuture {
+            close: http1 && self.signal.is_begun(),
             inner: self.inner.call(request),
-            signal: http1.then(|| self.signal.clone()),
         }
     }
 }
@@ -173,8 +179,8 @@ pin_project_lite::pin_project! {
     struct CloseOnDrainFuture<F> {
         #[pin]
         inner: F,
-        // `None` for HTTP/2.
-        signal: Option<ShutdownSignal>,
+        // HTTP/1.x, and the drain had begun.
+        close: bool,
     }
 }
 
@@ -190,8 +196,7 @@ where
             Poll::Ready(Ok(response)) => response,
             other => return other,
         };
-        let draining = this.signal.as_ref().is_some_and(ShutdownSignal::is_begun);
-        if draining && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        if *this.close && response.status() != StatusCode::SWITCHING_PROTOCOLS {
             response
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
