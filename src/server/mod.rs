@@ -22,6 +22,7 @@ mod readiness;
 #[cfg(all(feature = "restart", unix))]
 mod restart;
 mod serve;
+mod timer;
 
 #[cfg(all(feature = "restart", unix))]
 pub use listen::{inherited_listener, ListenError};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use super::accept::{Acceptor, Admitted};
 use super::connection::serve_connection;
 use super::limits::Limits;
+use super::timer::{with_alarm, ConnectionTimer};
 use super::Readiness;
 use crate::drain::race::{race, Race};
 use crate::{Config, ConnectionSet, DrainReport};
@@ -63,9 +64,11 @@ where
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper's timers (HTTP/1.1's 30 s header read timeout against
-    // slowloris, HTTP/2 keep-alive pings) need a timer to run.
-    builder.http1().timer(TokioTimer::new());
-    builder.http2().timer(TokioTimer::new());
+    // slowloris, HTTP/2 keep-alive pings) need a timer to run: one alarm
+    // per connection rather than a timer registration per request
+    // (timer.rs).
+    builder.http1().timer(ConnectionTimer);
+    builder.http2().timer(ConnectionTimer);
     let limits = Limits::DEFAULT;
     limits.apply(&mut builder);
     Serve {
@@ -194,7 +197,9 @@ impl<H> Serve<H> {
 
     /// Tunes hyper-util's auto builder (HTTP/1.1 and HTTP/2 settings:
     /// `builder.http2().max_concurrent_streams(..)`, ...). It comes with a
-    /// tokio executor and tokio timers set.
+    /// tokio executor and a timer set (graceful-tls' own: one alarm per
+    /// connection, on tokio's timer; a timer set here replaces it, e.g.
+    /// hyper-util's `TokioTimer`).
     pub fn http(mut self, tune: impl FnOnce(&mut auto::Builder<TokioExecutor>)) -> Self {
         tune(&mut self.builder);
         self
@@ -251,7 +256,7 @@ where
             };
             // Refused only once a drain began, which is after this loop.
             let _ = set.spawn_lent(Some(peer), handshake, move |io, signal| {
-                serve_connection(io, signal, builder, service, connection)
+                with_alarm(serve_connection(io, signal, builder, service, connection))
             });
         }
         readiness.set_draining();
