@@ -240,6 +240,15 @@ impl ConnectionSet {
         self.shared.report(began_at)
     }
 
+    /// Adds `count` accept errors to what the drain reports
+    /// ([`DrainReport::accept_errors`]): the server that accepts the set's
+    /// connections calls it before it drains, so that the report and the
+    /// drain's `tracing` event include them.
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+    pub(crate) fn note_accept_errors(&self, count: u64) {
+        self.shared.note_accept_errors(count);
+    }
+
     /// Spawns connection `id`'s task; `running` keeps the tracker waiting
     /// for it until it ends.
     fn start<F>(

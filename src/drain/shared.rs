@@ -36,6 +36,8 @@ struct State {
     /// Connections that ended after the drain began.
     ended: Vec<ConnectionReport>,
     refused: u64,
+    /// Accept errors the server feeding the set met (`note_accept_errors`).
+    accept_errors: u64,
     /// Bounds each handshake registered from now on.
     handshake_timeout: Option<std::time::Duration>,
 }
@@ -116,6 +118,12 @@ impl Shared {
         }
     }
 
+    /// Counts accept errors of the server that feeds the set, for the
+    /// drain's report (and its `tracing` event).
+    pub(super) fn note_accept_errors(&self, count: u64) {
+        self.state().accept_errors += count;
+    }
+
     /// The report of the drain that began at `began_at`, so far.
     pub(super) fn report(&self, began_at: Instant) -> DrainReport {
         let state = self.state();
@@ -123,7 +131,7 @@ impl Shared {
             connections: state.ended.clone(),
             refused: state.refused,
             elapsed: began_at.elapsed(),
-            accept_errors: 0,
+            accept_errors: state.accept_errors,
         };
         drop(state);
         trace_drain(&report);

@@ -262,15 +262,14 @@ where
         readiness.set_draining();
         let accept_errors = acceptor.errors();
         drop(acceptor);
-        let mut report = match race(set.drain(drain_timeout), abort.as_mut()).await {
+        trace_accept_errors(accept_errors);
+        set.note_accept_errors(accept_errors);
+        match race(set.drain(drain_timeout), abort.as_mut()).await {
             Race::First(report) => report,
             // Dropping the drain future keeps its state; abort escalates it
             // and reports the same connections.
             Race::Second(()) => set.abort().await,
-        };
-        report.accept_errors = accept_errors;
-        trace_accept_errors(accept_errors);
-        report
+        }
     }
 }
 
