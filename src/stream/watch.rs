@@ -89,15 +89,22 @@ impl CancelWatch {
 
     /// Arranges for `cx`'s task to be woken when the token fires; returns
     /// whether it already has (then nobody will be woken: do not wait).
+    /// Callers check [`is_cancelled`](Self::is_cancelled) before the
+    /// operation that waits: a cancellation after that check wakes the task
+    /// that registered last.
     #[inline(always)]
     pub(super) fn register(self: Pin<&mut Self>, cx: &Context<'_>) -> bool {
         let this = self.project();
         let waker = cx.waker();
         let identity = (waker.data() as usize, waker.vtable() as *const _ as usize);
-        if *this.task != Some(identity) {
-            Self::hand_over(this.signal, waker);
-            *this.task = Some(identity);
+        if *this.task == Some(identity) {
+            // The signal already wakes this task: a cancellation since the
+            // caller's last `is_cancelled` wakes it, and the next poll sees
+            // it.
+            return false;
         }
+        Self::hand_over(this.signal, waker);
+        *this.task = Some(identity);
         // After the lock: a cancellation that took the old waker set `fired`
         // before it locked, so it is visible here.
         this.signal.fired.load(Ordering::Acquire)
