@@ -31,6 +31,8 @@ use tokio_rustls::TlsConnector;
 
 #[path = "close/alloc.rs"]
 mod alloc;
+#[path = "serve/chart.rs"]
+mod chart;
 
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
@@ -499,6 +501,9 @@ fn main() {
         .unwrap_or(idle)
         .min(limit.saturating_sub(300));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    // The chart's bars: (label, graceful ÷ hand).
+    let (mut rps_bars, mut p99_bars, mut cpu_bars, mut other_bars) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut json = String::from("{\n  \"bench\": \"serve\",\n  \"load_generator\": \"in-process Rust (hyper client connections over tokio-rustls)\",\n");
     let _ = writeln!(json, "  \"quick\": {quick},\n  \"seconds_per_run\": {},\n  \"rounds\": {rounds},\n  \"cases\": [", length.as_secs());
     runtime.block_on(async {
@@ -560,6 +565,15 @@ fn main() {
                 g.rps / h.rps, g.p99_us / h.p99_us, g.cpu_us / h.cpu_us
             );
             first = false;
+            // Short: eight labels share a panel.
+            let label = case
+                .name()
+                .replace("http", "h")
+                .replace("c=", "")
+                .replace("KiB", "K");
+            rps_bars.push((label.clone(), g.rps / h.rps));
+            p99_bars.push((label.clone(), g.p99_us / h.p99_us));
+            cpu_bars.push((label, g.cpu_us / h.cpu_us));
         }
         json.push_str("\n  ],\n");
         for resume in [false, true].into_iter().filter(|_| runs("handshakes")) {
@@ -583,6 +597,7 @@ fn main() {
             }
             let (g, h) = (median(graceful), median(hand));
             let name = if resume { "resumed" } else { "full" };
+            other_bars.push((format!("conns {name}"), g / h));
             println!(
                 "handshakes {name} (+1 request, close_notify): graceful {g:.0}/s | hand {h:.0}/s | ratio {:.3} (resumed share {share:.2})",
                 g / h
@@ -614,10 +629,46 @@ fn main() {
             "  \"idle_memory\": {{\"connections\": {idle}, \"graceful_rss_bytes_per_conn\": {:.0}, \"hand_rss_bytes_per_conn\": {:.0}, \"rss_ratio\": {:.4}, \"graceful_heap_bytes_per_conn\": {:.0}, \"hand_heap_bytes_per_conn\": {:.0}, \"heap_ratio\": {:.4}}}\n}}\n",
             rss[0], rss[1], rss[0] / rss[1], heap[0], heap[1], heap[0] / heap[1]
         );
+        other_bars.push(("idle RSS".into(), rss[0] / rss[1]));
+        other_bars.push(("idle heap".into(), heap[0] / heap[1]));
     });
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join("serve.json");
     std::fs::write(&path, json).expect("write serve.json");
     println!("wrote {}", path.display());
+    let panels: Vec<chart::Panel> = [
+        ("requests per second (higher is better)", true, rps_bars),
+        (
+            "server CPU time per request (lower is better)",
+            false,
+            cpu_bars,
+        ),
+        ("p99 latency (lower is better)", false, p99_bars),
+        (
+            "new connections/s (higher is better), memory (lower is better)",
+            true,
+            other_bars,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, _, bars)| !bars.is_empty())
+    .map(|(title, higher_is_better, bars)| chart::Panel {
+        title: title.to_string(),
+        higher_is_better,
+        bars,
+    })
+    .collect();
+    if panels.is_empty() {
+        return;
+    }
+    let svg = dir.join("serve.svg");
+    chart::render(&panels, &svg);
+    println!("wrote {}", svg.display());
+    // A full run (every part, every case) refreshes the README's chart.
+    if !quick && only.is_none() && only_case.is_none() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/serve-bench.svg");
+        std::fs::copy(&svg, &docs).expect("copy the chart to docs/serve-bench.svg");
+        println!("wrote {}", docs.display());
+    }
 }
