@@ -130,8 +130,10 @@ pub(super) fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
+/// Traces an accept error (a `debug` event for one connection's, a `warn`
+/// for the others).
 #[cfg(feature = "tracing")]
-fn trace_accept_error(e: &io::Error, one_connection: bool, total: u64) {
+pub(super) fn trace_accept_error(e: &io::Error, one_connection: bool, total: u64) {
     let kind = e.kind().to_string();
     let errno = e.raw_os_error().unwrap_or(0);
     if one_connection {
@@ -151,4 +153,4 @@ fn trace_accept_error(e: &io::Error, one_connection: bool, total: u64) {
 }
 
 #[cfg(not(feature = "tracing"))]
-fn trace_accept_error(_e: &io::Error, _one_connection: bool, _total: u64) {}
+pub(super) fn trace_accept_error(_e: &io::Error, _one_connection: bool, _total: u64) {}

@@ -45,19 +45,27 @@ type Handshaken = Option<(GracefulTlsStream, SocketAddr)>;
 ///
 /// Every connection then ends with close_notify: hyper's close goes
 /// through `poll_shutdown`, and a connection axum drops sends close_notify
-/// from its `Drop` (bounded, in the background). What this mode cannot do,
-/// because `axum::serve` owns the connections: no drain deadline (an SSE
-/// stream or a WebSocket holds `with_graceful_shutdown` forever), no wait
-/// for the client's close_notify (connections close `not-awaited`), and no
-/// report. [`serve`](super::serve) does all three.
+/// from its `Drop` (bounded, in the background). Accept errors never end
+/// it: as in [`serve`](super::serve), errors about one connection are
+/// retried at once, others (out of file descriptors...) pause accepting for
+/// 100 ms; both are counted ([`accept_errors`](Self::accept_errors)) and
+/// traced. At most [`with_max_handshakes`](Self::with_max_handshakes)
+/// handshakes run at a time; beyond that, clients wait in the kernel's
+/// queue. What this mode cannot do, because `axum::serve` owns the
+/// connections: no drain deadline (an SSE stream or a WebSocket holds
+/// `with_graceful_shutdown` forever), no wait for the client's
+/// close_notify (connections close `not-awaited`), no connection limit, and
+/// no report. [`serve`](super::serve) does all of them.
 pub struct GracefulListener {
     tcp: TcpListener,
     acceptor: TlsAcceptor,
     config: Config,
     handshake_timeout: Duration,
     handshakes: JoinSet<Handshaken>,
+    max_handshakes: usize,
     /// Set while accepting pauses after an error such as EMFILE.
     pause: Option<Pin<Box<Sleep>>>,
+    accept_errors: u64,
 }
 
 impl GracefulListener {
@@ -72,8 +80,25 @@ impl GracefulListener {
             config: Config::default(),
             handshake_timeout: super::Serve::<()>::DEFAULT_HANDSHAKE_TIMEOUT,
             handshakes: JoinSet::new(),
+            max_handshakes: super::Serve::<()>::DEFAULT_MAX_HANDSHAKES,
             pause: None,
+            accept_errors: 0,
         }
+    }
+
+    /// At most `max` TLS handshakes at a time (default
+    /// [`Serve::DEFAULT_MAX_HANDSHAKES`](super::Serve::DEFAULT_MAX_HANDSHAKES)):
+    /// beyond that, accepting waits for one to finish. A limit of 0 counts
+    /// as 1.
+    pub fn with_max_handshakes(mut self, max: usize) -> Self {
+        self.max_handshakes = max.max(1);
+        self
+    }
+
+    /// How many accept errors the listener met so far (both kinds: see
+    /// [`GracefulListener`]).
+    pub fn accept_errors(&self) -> u64 {
+        self.accept_errors
     }
 
     /// Bounds each TLS handshake: a client that has not completed it by
@@ -98,16 +123,22 @@ impl GracefulListener {
                     self.pause = None;
                 }
             }
-            if self.pause.is_none() {
+            // At the handshake limit, a finished handshake makes room
+            // (`poll_join_next` below wakes this task).
+            if self.pause.is_none() && self.handshakes.len() < self.max_handshakes {
                 match self.tcp.poll_accept(cx) {
                     Poll::Ready(Ok((tcp, peer))) => {
                         self.start_handshake(tcp, peer);
                         continue;
                     }
-                    Poll::Ready(Err(e)) if super::accept::is_connection_error(&e) => continue,
-                    Poll::Ready(Err(_)) => {
-                        let pause = tokio::time::sleep(super::accept::ACCEPT_ERROR_PAUSE);
-                        self.pause = Some(Box::pin(pause));
+                    Poll::Ready(Err(e)) => {
+                        self.accept_errors = self.accept_errors.saturating_add(1);
+                        let one_connection = super::accept::is_connection_error(&e);
+                        super::accept::trace_accept_error(&e, one_connection, self.accept_errors);
+                        if !one_connection {
+                            let pause = tokio::time::sleep(super::accept::ACCEPT_ERROR_PAUSE);
+                            self.pause = Some(Box::pin(pause));
+                        }
                         continue;
                     }
                     Poll::Pending => {}
@@ -159,6 +190,8 @@ impl fmt::Debug for GracefulListener {
             .field("config", &self.config)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("handshaking", &self.handshakes.len())
+            .field("max_handshakes", &self.max_handshakes)
+            .field("accept_errors", &self.accept_errors)
             .finish_non_exhaustive()
     }
 }
