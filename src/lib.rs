@@ -35,6 +35,7 @@ mod outcome;
 pub mod server;
 mod stats;
 mod stream;
+mod waker_identity;
 
 pub use backend::{HandshakeKind, TlsBackend, TlsVersion};
 pub use config::Config;

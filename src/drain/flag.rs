@@ -15,9 +15,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+use crate::waker_identity::waker_identity;
 
 /// A signal that fires once and stays fired.
 #[derive(Debug, Default)]
@@ -78,19 +80,13 @@ impl Future for FlagWait<'_> {
         if this.flag.is_fired() {
             return Poll::Ready(());
         }
-        let identity = identity(cx.waker());
+        let identity = waker_identity(cx.waker());
         if *this.registered == Some(identity) {
             // The token will wake this task when it fires.
             return Poll::Pending;
         }
         register(this.token, this.registered, identity, cx)
     }
-}
-
-/// A waker's identity, compared without cloning it.
-#[inline]
-fn identity(waker: &Waker) -> (usize, usize) {
-    (waker.data() as usize, waker.vtable() as *const _ as usize)
 }
 
 /// The first poll, or one by another task: hands the waker to the token.

@@ -33,9 +33,11 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use tokio::time::{Instant, Sleep};
+
+use crate::waker_identity::waker_identity;
 
 tokio::task_local! {
     /// The alarm of the connection whose future is being polled.
@@ -96,7 +98,7 @@ impl Alarm {
     /// Arranges for `cx`'s task to be woken no later than `deadline`
     /// (which has not passed). `Err` if the alarm wakes another task.
     fn arm(&mut self, deadline: Instant, now: Instant, cx: &mut Context<'_>) -> Result<(), ()> {
-        let task = identity(cx.waker());
+        let task = waker_identity(cx.waker());
         if *self.task.get_or_insert(task) != task {
             return Err(());
         }
@@ -159,11 +161,6 @@ impl Future for ConnectionSleep {
 }
 
 impl hyper::rt::Sleep for ConnectionSleep {}
-
-/// A waker's identity, compared without cloning it.
-fn identity(waker: &Waker) -> (usize, usize) {
-    (waker.data() as usize, waker.vtable() as *const _ as usize)
-}
 
 #[cfg(test)]
 mod tests {

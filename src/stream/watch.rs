@@ -17,6 +17,8 @@ use std::task::{Context, Wake, Waker};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use crate::waker_identity::waker_identity;
+
 pin_project_lite::pin_project! {
     /// The token's registration and who to wake; boxed, created by the
     /// stream's first read.
@@ -96,7 +98,7 @@ impl CancelWatch {
     pub(super) fn register(self: Pin<&mut Self>, cx: &Context<'_>) -> bool {
         let this = self.project();
         let waker = cx.waker();
-        let identity = (waker.data() as usize, waker.vtable() as *const _ as usize);
+        let identity = waker_identity(waker);
         if *this.task == Some(identity) {
             // The signal already wakes this task: a cancellation since the
             // caller's last `is_cancelled` wakes it, and the next poll sees
