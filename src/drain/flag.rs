@@ -98,7 +98,10 @@ fn register(
     identity: (usize, usize),
     cx: &mut Context<'_>,
 ) -> Poll<()> {
-    let poll = token.poll(cx);
+    // Registered once, so outside tokio's coop budget (tokio's `Notify`
+    // does not use it today): a registration skipped for a spent budget
+    // would never be retried.
+    let poll = std::pin::pin!(tokio::task::unconstrained(token)).poll(cx);
     if poll.is_pending() {
         *registered = Some(identity);
     }

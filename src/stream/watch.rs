@@ -71,10 +71,10 @@ impl CancelWatch {
             task: None,
         });
         let waker = Waker::from(signal);
-        let registered = watch
-            .as_mut()
-            .project()
-            .registration
+        // Outside tokio's coop budget: a registration skipped because the
+        // task's budget ran out would never be retried.
+        let registration = watch.as_mut().project().registration;
+        let registered = std::pin::pin!(tokio::task::unconstrained(registration))
             .poll(&mut Context::from_waker(&waker));
         if registered.is_ready() {
             // Already cancelled: `poll` completed without keeping the waker.
