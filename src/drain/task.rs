@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::time::Instant;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::lent::{Lender, LentStream};
 use super::race::{race, Race};
@@ -36,6 +37,9 @@ pub(super) struct Task {
     peer: Option<SocketAddr>,
     shared: Arc<Shared>,
     started: Instant,
+    /// Keeps the set's tracker waiting until the task ends: the `Task` is
+    /// consumed (or dropped) by the task's last step.
+    _running: TaskTrackerToken,
 }
 
 /// How the handler ended.
@@ -68,12 +72,18 @@ struct Connected {
 }
 
 impl Task {
-    pub(super) fn new(id: u64, peer: Option<SocketAddr>, shared: Arc<Shared>) -> Self {
+    pub(super) fn new(
+        id: u64,
+        peer: Option<SocketAddr>,
+        shared: Arc<Shared>,
+        running: TaskTrackerToken,
+    ) -> Self {
         Task {
             id,
             peer,
             shared,
             started: Instant::now(),
+            _running: running,
         }
     }
 
