@@ -126,7 +126,6 @@ impl Task {
         let serving = ThenRelease {
             serving: handler(lent, self.signal()),
             returned: false,
-            released: lender.released(),
             lender: lender.clone(),
         };
         let served = self.serve(Box::pin(serving)).await;
@@ -275,8 +274,6 @@ pin_project_lite::pin_project! {
         #[pin]
         serving: F,
         returned: bool,
-        #[pin]
-        released: tokio_util::sync::WaitForCancellationFutureOwned,
         lender: Lender<S>,
     }
 }
@@ -291,7 +288,7 @@ impl<F: Future<Output = ()>, S: TlsBackend> Future for ThenRelease<F, S> {
             *this.returned = true;
             this.lender.handler_returned();
         }
-        this.released.poll(cx)
+        this.lender.poll_released(cx)
     }
 }
 
