@@ -107,35 +107,70 @@ impl Task {
     /// value ([`LentStream`]): the task takes it back when the handler
     /// returned and the handle was dropped (an upgraded connection may keep
     /// it after the handler returned), or at the deadline, and closes it.
-    pub(super) async fn run_lent<S, H, F>(self, handshake: Handshake<S>, handler: H)
+    pub(super) fn run_lent<S, H, F>(
+        self,
+        handshake: Handshake<S>,
+        handler: H,
+    ) -> impl Future<Output = ()>
     where
         S: TlsBackend + Send + 'static,
         H: FnOnce(LentStream<S>, ShutdownSignal) -> F,
         F: Future<Output = ()> + Send + 'static,
     {
-        // The task's future is as large as its largest step and lives as
-        // long as the connection: so the handshake and the close are boxed,
-        // each for its own step, and no stream-sized local outlives the
-        // statement that moves it (the stream lives in the lender's slot).
-        // Inline, every idle connection paid about 8 KB more for them
-        // (benches/serve.rs, `memory:`).
-        let (lender, lent) = match Box::pin(self.handshake(handshake)).await {
+        // The task's future lives as long as the connection and is as large
+        // as its largest step. So what is only needed until the handler
+        // runs (the handshake, the handler's closure and its captures) is
+        // one boxed step, freed once the handler runs; the close is boxed
+        // too, and no stream-sized local outlives the statement that moves
+        // it (the stream lives in the lender's slot). Not an `async fn`:
+        // its arguments (the handler's closure among them) would take room
+        // in the future twice, captured and moved into locals, for the
+        // connection's whole life. Inline, every idle connection paid about
+        // 8 KB more for the handshake and the close, and the arguments
+        // about 500 B (benches/serve.rs, `memory:`).
+        let start = Box::pin(self.start_lent(handshake, handler));
+        async move {
+            let Some((task, lender, serving)) = start.await else {
+                return;
+            };
+            let served = task.serve(serving).await;
+            // Only this task takes the stream, once.
+            let finish = lender
+                .take()
+                .map(|stream| Box::pin(task.finish(stream, served)));
+            if let Some(finish) = finish {
+                finish.await;
+            }
+        }
+    }
+
+    /// [`run_lent`](Self::run_lent)'s first step: the handshake, then the
+    /// stream lent to the handler. Returns the task, the lender and the
+    /// handler's future (boxed: it lives as long as the connection), or
+    /// `None` once it recorded a failed handshake.
+    async fn start_lent<S, H, F>(
+        self,
+        handshake: Handshake<S>,
+        handler: H,
+    ) -> Option<(Task, Lender<S>, HandlerFuture<'static>)>
+    where
+        S: TlsBackend + Send + 'static,
+        H: FnOnce(LentStream<S>, ShutdownSignal) -> F,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (lender, lent) = match self.handshake(handshake).await {
             Ok(stream) => Lender::lend(stream),
-            Err((ended, marks)) => return self.record(ended, Connected::default(), marks),
+            Err((ended, marks)) => {
+                self.record(ended, Connected::default(), marks);
+                return None;
+            }
         };
-        let serving = ThenRelease {
+        let serving = Box::pin(ThenRelease {
             serving: handler(lent, self.signal()),
             returned: false,
             lender: lender.clone(),
-        };
-        let served = self.serve(Box::pin(serving)).await;
-        // Only this task takes the stream, once.
-        let finish = lender
-            .take()
-            .map(|stream| Box::pin(self.finish(stream, served)));
-        if let Some(finish) = finish {
-            finish.await;
-        }
+        });
+        Some((self, lender, serving))
     }
 
     /// Closes the served stream and records how the connection ended.
