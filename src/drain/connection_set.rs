@@ -13,7 +13,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::race::{race, Race};
 use super::shared::Shared;
-use super::task::{Handshake, Task};
+use super::task::{boxed_handshake, Task};
 use super::{DrainReport, HandlerFuture, LentStream, Refused, ShutdownSignal};
 use crate::deadline::{saturating_after, Deadline};
 use crate::{Config, GracefulStream, TlsBackend};
@@ -129,7 +129,7 @@ impl ConnectionSet {
         let Some((id, running)) = self.shared.admit() else {
             return Err(Refused { inner: handshake });
         };
-        let handshake = Box::pin(async move { handshake.await.map_err(Into::into) });
+        let handshake = boxed_handshake(handshake);
         self.start(id, peer, running, |task| task.run(handshake, handler));
         Ok(id)
     }
@@ -174,7 +174,7 @@ impl ConnectionSet {
         let Some((id, running)) = self.shared.admit() else {
             return Err(Refused { inner: handshake });
         };
-        let handshake: Handshake<S> = Box::pin(async move { handshake.await.map_err(Into::into) });
+        let handshake = boxed_handshake(handshake);
         self.start(id, peer, running, |task| task.run_lent(handshake, handler));
         Ok(id)
     }

@@ -31,6 +31,38 @@ use crate::{
 pub(super) type Handshake<S> =
     Pin<Box<dyn Future<Output = Result<S, Box<dyn StdError + Send + Sync>>> + Send>>;
 
+/// Boxes the caller's handshake as a [`Handshake`].
+pub(super) fn boxed_handshake<S, E, F>(handshake: F) -> Handshake<S>
+where
+    E: Into<Box<dyn StdError + Send + Sync>>,
+    F: Future<Output = Result<S, E>> + Send + 'static,
+{
+    Box::pin(ErrInto { handshake })
+}
+
+pin_project_lite::pin_project! {
+    /// A handshake whose error is boxed. A struct rather than
+    /// `async move { handshake.await.map_err(Into::into) }`: the block
+    /// would hold the handshake twice (its capture and the awaited value),
+    /// and a handshake holds a whole TLS stream.
+    struct ErrInto<F> {
+        #[pin]
+        handshake: F,
+    }
+}
+
+impl<S, E, F> Future for ErrInto<F>
+where
+    E: Into<Box<dyn StdError + Send + Sync>>,
+    F: Future<Output = Result<S, E>>,
+{
+    type Output = Result<S, Box<dyn StdError + Send + Sync>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().handshake.poll(cx).map_err(Into::into)
+    }
+}
+
 /// One connection of the set.
 pub(super) struct Task {
     id: u64,
