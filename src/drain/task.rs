@@ -177,32 +177,36 @@ impl Task {
     }
 
     /// [`run_lent`](Self::run_lent)'s first step: the handshake, then the
-    /// stream lent to the handler. Returns the task, the lender and the
-    /// handler's future (boxed: it lives as long as the connection), or
-    /// `None` once it recorded a failed handshake.
-    async fn start_lent<S, H, F>(
+    /// stream lent to the handler. Resolves to the task, the lender and the
+    /// handler's future (boxed: it lives as long as the connection), or to
+    /// `None` once it recorded a failed handshake. Not an `async fn` either
+    /// (its arguments would take room twice while handshakes are pending).
+    #[allow(clippy::manual_async_fn)]
+    fn start_lent<S, H, F>(
         self,
         handshake: Handshake<S>,
         handler: H,
-    ) -> Option<(Task, Lender<S>, HandlerFuture<'static>)>
+    ) -> impl Future<Output = Option<(Task, Lender<S>, HandlerFuture<'static>)>>
     where
         S: TlsBackend + Send + 'static,
         H: FnOnce(LentStream<S>, ShutdownSignal) -> F,
         F: Future<Output = ()> + Send + 'static,
     {
-        let (lender, lent) = match self.handshake(handshake).await {
-            Ok(stream) => Lender::lend(stream),
-            Err((ended, marks)) => {
-                self.record(ended, Connected::default(), marks);
-                return None;
-            }
-        };
-        let serving = Box::pin(ThenRelease {
-            serving: handler(lent, self.signal()),
-            returned: false,
-            lender: lender.clone(),
-        });
-        Some((self, lender, serving))
+        async move {
+            let (lender, lent) = match self.handshake(handshake).await {
+                Ok(stream) => Lender::lend(stream),
+                Err((ended, marks)) => {
+                    self.record(ended, Connected::default(), marks);
+                    return None;
+                }
+            };
+            let serving: HandlerFuture<'static> = Box::pin(ThenRelease {
+                serving: handler(lent, self.signal()),
+                returned: false,
+                lender: lender.clone(),
+            });
+            Some((self, lender, serving))
+        }
     }
 
     /// Closes the served stream and records how the connection ended.
