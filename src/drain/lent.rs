@@ -118,9 +118,14 @@ impl<S: TlsBackend> Lender<S> {
     }
 
     /// Takes the stream back; the handle's later polls fail. `None` only if
-    /// taken already (the task takes it once).
+    /// taken already (the task takes it once). Forgets the waiting task's
+    /// waker too: nothing waits for the release any more, and a handle
+    /// kept after the set took the stream back (a failed upgraded
+    /// connection) must not keep the task's allocation alive through it.
     pub(super) fn take(&self) -> Option<GracefulStream<S>> {
-        self.slot.lock().stream.take()
+        let mut held = self.slot.lock();
+        held.waiting = None;
+        held.stream.take()
     }
 }
 
