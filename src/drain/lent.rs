@@ -25,6 +25,12 @@
 //! Cost on the data path: one uncontended lock per poll (no copy, no
 //! allocation); the task touches the slot only at the end.
 //!
+//! Memory: the slot is the connection's one allocation for the stream and
+//! the hand-over. The release is signalled through the slot's own lock (a
+//! flag and the waiting task's waker) rather than a `CancellationToken`,
+//! which would be a second allocation per connection (a node of
+//! tokio-util's tree) to wake one task once (`benches/serve.rs`, `memory:`).
+//!
 //! [`ConnectionSet::spawn`]: super::ConnectionSet::spawn
 
 use std::fmt;
@@ -32,28 +38,34 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_util::sync::CancellationToken;
 
 use crate::{Error, GracefulStream, TlsBackend};
 
 /// What the task and the lent handle share.
 struct Slot<S: TlsBackend> {
-    /// `None` once the task took the stream back.
-    stream: Mutex<Option<GracefulStream<S>>>,
+    held: Mutex<Held<S>>,
     /// Set when the handler returned: the handle's `poll_shutdown` closes.
     handler_returned: AtomicBool,
-    /// Fired when the handle is dropped.
-    released: CancellationToken,
+}
+
+/// What the slot's lock guards.
+struct Held<S: TlsBackend> {
+    /// `None` once the task took the stream back.
+    stream: Option<GracefulStream<S>>,
+    /// Set when the handle is dropped.
+    released: bool,
+    /// The task waiting for the release ([`Lender::poll_released`]).
+    waiting: Option<Waker>,
 }
 
 impl<S: TlsBackend> Slot<S> {
-    fn lock(&self) -> MutexGuard<'_, Option<GracefulStream<S>>> {
+    fn lock(&self) -> MutexGuard<'_, Held<S>> {
         // Nothing panics while holding the lock (the stream's polls do not
         // panic); recover from poison anyway.
-        self.stream.lock().unwrap_or_else(|e| e.into_inner())
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -75,9 +87,12 @@ impl<S: TlsBackend> Lender<S> {
     /// [`LentStream`].
     pub(super) fn lend(stream: GracefulStream<S>) -> (Lender<S>, LentStream<S>) {
         let slot = Arc::new(Slot {
-            stream: Mutex::new(Some(stream)),
+            held: Mutex::new(Held {
+                stream: Some(stream),
+                released: false,
+                waiting: None,
+            }),
             handler_returned: AtomicBool::new(false),
-            released: CancellationToken::new(),
         });
         (Lender { slot: slot.clone() }, LentStream { slot })
     }
@@ -88,15 +103,29 @@ impl<S: TlsBackend> Lender<S> {
         self.slot.handler_returned.store(true, Ordering::Release);
     }
 
-    /// Resolves when the handle has been dropped.
-    pub(super) fn released(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
-        self.slot.released.clone().cancelled_owned()
+    /// Ready once the handle has been dropped; until then, `cx`'s task is
+    /// woken by the drop. One task waits (the connection's).
+    pub(super) fn poll_released(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut held = self.slot.lock();
+        if held.released {
+            return Poll::Ready(());
+        }
+        match &mut held.waiting {
+            Some(waiting) if waiting.will_wake(cx.waker()) => {}
+            waiting => *waiting = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// Takes the stream back; the handle's later polls fail. `None` only if
-    /// taken already (the task takes it once).
+    /// taken already (the task takes it once). Forgets the waiting task's
+    /// waker too: nothing waits for the release any more, and a handle
+    /// kept after the set took the stream back (a failed upgraded
+    /// connection) must not keep the task's allocation alive through it.
     pub(super) fn take(&self) -> Option<GracefulStream<S>> {
-        self.slot.lock().take()
+        let mut held = self.slot.lock();
+        held.waiting = None;
+        held.stream.take()
     }
 }
 
@@ -116,7 +145,7 @@ pub struct LentStream<S: TlsBackend> {
 impl<S: TlsBackend> LentStream<S> {
     /// Runs `f` on the stream, if the set has not taken it back.
     pub fn with_stream<R>(&self, f: impl FnOnce(&GracefulStream<S>) -> R) -> Option<R> {
-        self.slot.lock().as_ref().map(f)
+        self.slot.lock().stream.as_ref().map(f)
     }
 
     /// Polls `f` on the stream, or fails with [`Error::Closed`] once the set
@@ -125,7 +154,7 @@ impl<S: TlsBackend> LentStream<S> {
         &self,
         f: impl FnOnce(Pin<&mut GracefulStream<S>>) -> Poll<io::Result<R>>,
     ) -> Poll<io::Result<R>> {
-        match self.slot.lock().as_mut() {
+        match self.slot.lock().stream.as_mut() {
             Some(stream) => f(Pin::new(stream)),
             None => Poll::Ready(Err(Error::Closed.into())),
         }
@@ -154,13 +183,20 @@ pub(crate) struct LentView<S: TlsBackend> {
 impl<S: TlsBackend> LentView<S> {
     /// Runs `f` on the stream, if the set has not taken it back.
     pub(crate) fn with_stream<R>(&self, f: impl FnOnce(&GracefulStream<S>) -> R) -> Option<R> {
-        self.slot.lock().as_ref().map(f)
+        self.slot.lock().stream.as_ref().map(f)
     }
 }
 
 impl<S: TlsBackend> Drop for LentStream<S> {
     fn drop(&mut self) {
-        self.slot.released.cancel();
+        let mut held = self.slot.lock();
+        held.released = true;
+        let waiting = held.waiting.take();
+        drop(held);
+        // Woken outside the lock: the task locks the slot when it runs.
+        if let Some(waiting) = waiting {
+            waiting.wake();
+        }
     }
 }
 
@@ -218,7 +254,7 @@ impl<S: TlsBackend> fmt::Debug for LentStream<S> {
                 "handler_returned",
                 &self.slot.handler_returned.load(Ordering::Relaxed),
             )
-            .field("taken_back", &self.slot.lock().is_none())
+            .field("taken_back", &self.slot.lock().stream.is_none())
             .finish_non_exhaustive()
     }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::time::Instant;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::lent::{Lender, LentStream};
 use super::race::{race, Race};
@@ -30,12 +31,47 @@ use crate::{
 pub(super) type Handshake<S> =
     Pin<Box<dyn Future<Output = Result<S, Box<dyn StdError + Send + Sync>>> + Send>>;
 
+/// Boxes the caller's handshake as a [`Handshake`].
+pub(super) fn boxed_handshake<S, E, F>(handshake: F) -> Handshake<S>
+where
+    E: Into<Box<dyn StdError + Send + Sync>>,
+    F: Future<Output = Result<S, E>> + Send + 'static,
+{
+    Box::pin(ErrInto { handshake })
+}
+
+pin_project_lite::pin_project! {
+    /// A handshake whose error is boxed. A struct rather than
+    /// `async move { handshake.await.map_err(Into::into) }`: the block
+    /// would hold the handshake twice (its capture and the awaited value),
+    /// and a handshake holds a whole TLS stream.
+    struct ErrInto<F> {
+        #[pin]
+        handshake: F,
+    }
+}
+
+impl<S, E, F> Future for ErrInto<F>
+where
+    E: Into<Box<dyn StdError + Send + Sync>>,
+    F: Future<Output = Result<S, E>>,
+{
+    type Output = Result<S, Box<dyn StdError + Send + Sync>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().handshake.poll(cx).map_err(Into::into)
+    }
+}
+
 /// One connection of the set.
 pub(super) struct Task {
     id: u64,
     peer: Option<SocketAddr>,
     shared: Arc<Shared>,
     started: Instant,
+    /// Keeps the set's tracker waiting until the task ends: the `Task` is
+    /// consumed (or dropped) by the task's last step.
+    _running: TaskTrackerToken,
 }
 
 /// How the handler ended.
@@ -68,12 +104,18 @@ struct Connected {
 }
 
 impl Task {
-    pub(super) fn new(id: u64, peer: Option<SocketAddr>, shared: Arc<Shared>) -> Self {
+    pub(super) fn new(
+        id: u64,
+        peer: Option<SocketAddr>,
+        shared: Arc<Shared>,
+        running: TaskTrackerToken,
+    ) -> Self {
         Task {
             id,
             peer,
             shared,
             started: Instant::now(),
+            _running: running,
         }
     }
 
@@ -97,35 +139,73 @@ impl Task {
     /// value ([`LentStream`]): the task takes it back when the handler
     /// returned and the handle was dropped (an upgraded connection may keep
     /// it after the handler returned), or at the deadline, and closes it.
-    pub(super) async fn run_lent<S, H, F>(self, handshake: Handshake<S>, handler: H)
+    pub(super) fn run_lent<S, H, F>(
+        self,
+        handshake: Handshake<S>,
+        handler: H,
+    ) -> impl Future<Output = ()>
     where
         S: TlsBackend + Send + 'static,
         H: FnOnce(LentStream<S>, ShutdownSignal) -> F,
         F: Future<Output = ()> + Send + 'static,
     {
-        // The task's future is as large as its largest step and lives as
-        // long as the connection: so the handshake and the close are boxed,
-        // each for its own step, and no stream-sized local outlives the
-        // statement that moves it (the stream lives in the lender's slot).
-        // Inline, every idle connection paid about 8 KB more for them
-        // (benches/serve.rs, `memory:`).
-        let (lender, lent) = match Box::pin(self.handshake(handshake)).await {
-            Ok(stream) => Lender::lend(stream),
-            Err((ended, marks)) => return self.record(ended, Connected::default(), marks),
-        };
-        let serving = ThenRelease {
-            serving: handler(lent, self.signal()),
-            returned: false,
-            released: lender.released(),
-            lender: lender.clone(),
-        };
-        let served = self.serve(Box::pin(serving)).await;
-        // Only this task takes the stream, once.
-        let finish = lender
-            .take()
-            .map(|stream| Box::pin(self.finish(stream, served)));
-        if let Some(finish) = finish {
-            finish.await;
+        // The task's future lives as long as the connection and is as large
+        // as its largest step. So what is only needed until the handler
+        // runs (the handshake, the handler's closure and its captures) is
+        // one boxed step, freed once the handler runs; the close is boxed
+        // too, and no stream-sized local outlives the statement that moves
+        // it (the stream lives in the lender's slot). Not an `async fn`:
+        // its arguments (the handler's closure among them) would take room
+        // in the future twice, captured and moved into locals, for the
+        // connection's whole life. Inline, every idle connection paid about
+        // 8 KB more for the handshake and the close, and the arguments
+        // about 500 B (benches/serve.rs, `memory:`).
+        let start = Box::pin(self.start_lent(handshake, handler));
+        async move {
+            let Some((task, lender, serving)) = start.await else {
+                return;
+            };
+            let served = task.serve(serving).await;
+            // Only this task takes the stream, once.
+            let finish = lender
+                .take()
+                .map(|stream| Box::pin(task.finish(stream, served)));
+            if let Some(finish) = finish {
+                finish.await;
+            }
+        }
+    }
+
+    /// [`run_lent`](Self::run_lent)'s first step: the handshake, then the
+    /// stream lent to the handler. Resolves to the task, the lender and the
+    /// handler's future (boxed: it lives as long as the connection), or to
+    /// `None` once it recorded a failed handshake. Not an `async fn` either
+    /// (its arguments would take room twice while handshakes are pending).
+    #[allow(clippy::manual_async_fn)]
+    fn start_lent<S, H, F>(
+        self,
+        handshake: Handshake<S>,
+        handler: H,
+    ) -> impl Future<Output = Option<(Task, Lender<S>, HandlerFuture<'static>)>>
+    where
+        S: TlsBackend + Send + 'static,
+        H: FnOnce(LentStream<S>, ShutdownSignal) -> F,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        async move {
+            let (lender, lent) = match self.handshake(handshake).await {
+                Ok(stream) => Lender::lend(stream),
+                Err((ended, marks)) => {
+                    self.record(ended, Connected::default(), marks);
+                    return None;
+                }
+            };
+            let serving: HandlerFuture<'static> = Box::pin(ThenRelease {
+                serving: handler(lent, self.signal()),
+                returned: false,
+                lender: lender.clone(),
+            });
+            Some((self, lender, serving))
         }
     }
 
@@ -265,8 +345,6 @@ pin_project_lite::pin_project! {
         #[pin]
         serving: F,
         returned: bool,
-        #[pin]
-        released: tokio_util::sync::WaitForCancellationFutureOwned,
         lender: Lender<S>,
     }
 }
@@ -281,7 +359,7 @@ impl<F: Future<Output = ()>, S: TlsBackend> Future for ThenRelease<F, S> {
             *this.returned = true;
             this.lender.handler_returned();
         }
-        this.released.poll(cx)
+        this.lender.poll_released(cx)
     }
 }
 

@@ -11,9 +11,12 @@
 //! a descriptor frees up. Both kinds are counted and traced. Decided by
 //! [`io::ErrorKind`], never by the message.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -33,6 +36,39 @@ pub(super) struct Admitted {
     pub(super) connection: OwnedSemaphorePermit,
     /// Held while the TLS handshake runs.
     pub(super) handshake: OwnedSemaphorePermit,
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's TLS handshake, holding its place under
+    /// `max_handshakes` ([`Admitted::handshake`]) until it completes or is
+    /// dropped. A struct rather than `async move { let tls = accept.await;
+    /// drop(place); tls }`: the block would hold the handshake, a whole TLS
+    /// stream, twice (its capture and the awaited value).
+    pub(super) struct Handshaking<F> {
+        #[pin]
+        handshake: F,
+        place: Option<OwnedSemaphorePermit>,
+    }
+}
+
+impl<F> Handshaking<F> {
+    pub(super) fn new(handshake: F, place: OwnedSemaphorePermit) -> Self {
+        Handshaking {
+            handshake,
+            place: Some(place),
+        }
+    }
+}
+
+impl<F: Future> Future for Handshaking<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let done = std::task::ready!(this.handshake.poll(cx));
+        *this.place = None;
+        Poll::Ready(done)
+    }
 }
 
 /// The listener, the limits, and the accept errors seen so far.

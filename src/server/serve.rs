@@ -16,7 +16,7 @@ use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use super::accept::{Acceptor, Admitted};
+use super::accept::{Acceptor, Admitted, Handshaking};
 use super::connection::serve_connection;
 use super::limits::Limits;
 use super::timer::{with_alarm, ConnectionTimer};
@@ -246,14 +246,7 @@ where
             } = admitted;
             let _ = tcp.set_nodelay(true);
             let (builder, service) = (builder.clone(), service.clone());
-            let handshake = {
-                let accept = tls_acceptor.accept(tcp);
-                async move {
-                    let tls = accept.await;
-                    drop(handshake);
-                    tls
-                }
-            };
+            let handshake = Handshaking::new(tls_acceptor.accept(tcp), handshake);
             // Refused only once a drain began, which is after this loop.
             let _ = set.spawn_lent(Some(peer), handshake, move |io, signal| {
                 with_alarm(serve_connection(io, signal, builder, service, connection))

@@ -77,10 +77,18 @@ impl<S: TlsBackend> GracefulStream<S> {
     pub fn new_local(stream: S, token: CancellationToken, config: Config) -> Self {
         GracefulStream {
             io: Some(stream),
+            // Every field spelled out: `..Core::default()` would make a
+            // `CancellationToken` (an allocation) only to drop it.
             core: Core {
+                machine: Machine::default(),
                 config,
                 token,
-                ..Core::default()
+                watch: None,
+                deadline: None,
+                error: None,
+                stats: Stats::default(),
+                on_end: on_end::OnEnd::default(),
+                reported: on_end::Reported::default(),
             },
             finish_in_background: None,
         }
