@@ -86,6 +86,7 @@ impl<S: TlsBackend> Lender<S> {
     /// Lends `stream`: the task keeps the `Lender`, the handler gets the
     /// [`LentStream`].
     pub(super) fn lend(stream: GracefulStream<S>) -> (Lender<S>, LentStream<S>) {
+        let vectored = stream.is_write_vectored();
         let slot = Arc::new(Slot {
             held: Mutex::new(Held {
                 stream: Some(stream),
@@ -94,7 +95,7 @@ impl<S: TlsBackend> Lender<S> {
             }),
             handler_returned: AtomicBool::new(false),
         });
-        (Lender { slot: slot.clone() }, LentStream { slot })
+        (Lender { slot: slot.clone() }, LentStream { slot, vectored })
     }
 
     /// Marks the handler as returned: from now on the handle (if still
@@ -140,6 +141,9 @@ impl<S: TlsBackend> Lender<S> {
 /// [`Error::Closed`].
 pub struct LentStream<S: TlsBackend> {
     slot: Arc<Slot<S>>,
+    /// The stream's `is_write_vectored`, read once: hyper asks before every
+    /// write, and the answer does not change.
+    vectored: bool,
 }
 
 impl<S: TlsBackend> LentStream<S> {
@@ -228,8 +232,7 @@ impl<S: TlsBackend> AsyncWrite for LentStream<S> {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.with_stream(|stream| stream.is_write_vectored())
-            .unwrap_or(false)
+        self.vectored
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

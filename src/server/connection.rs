@@ -58,13 +58,18 @@ const READ_ROUNDS: u32 = 8;
 /// stream (close_notify, bounded wait for the peer's). The deadline drops
 /// this future wherever it is stuck. `place` is the connection's place
 /// under `max_connections`, given back when hyper is done.
-pub(super) async fn serve_connection<H, B>(
+// Not an `async fn`: its arguments would be stored twice in the future
+// (as arguments and as the body's locals), and the future lives as long as
+// the connection (272 B per connection, benches/serve.rs `memory:`).
+#[allow(clippy::manual_async_fn)]
+pub(super) fn serve_connection<H, B>(
     io: ServerIo,
     signal: ShutdownSignal,
     builder: auto::Builder<TokioExecutor>,
     service: H,
     place: OwnedSemaphorePermit,
-) where
+) -> impl Future<Output = ()> + Send
+where
     H: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     H::Future: Send + 'static,
     H::Error: Into<Box<dyn StdError + Send + Sync>>,
@@ -72,26 +77,28 @@ pub(super) async fn serve_connection<H, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    let view = io.view();
-    let service = CloseOnDrain {
-        inner: service,
-        signal: signal.clone(),
-    };
-    let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
-    let ended = match race(conn.as_mut(), signal.begun()).await {
-        Race::First(ended) => ended,
-        Race::Second(()) => match read_what_waits(conn.as_mut(), &view).await {
-            Some(ended) => ended,
-            None => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            }
-        },
-    };
-    // A protocol error (garbage instead of HTTP, a reset stream) ends the
-    // connection; the report says how its TLS close went.
-    trace_http_error(ended);
-    drop(place);
+    async move {
+        let view = io.view();
+        let service = CloseOnDrain {
+            inner: service,
+            signal: signal.clone(),
+        };
+        let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
+        let ended = match race(conn.as_mut(), signal.begun()).await {
+            Race::First(ended) => ended,
+            Race::Second(()) => match read_what_waits(conn.as_mut(), &view).await {
+                Some(ended) => ended,
+                None => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            },
+        };
+        // A protocol error (garbage instead of HTTP, a reset stream) ends the
+        // connection; the report says how its TLS close went.
+        trace_http_error(ended);
+        drop(place);
+    }
 }
 
 /// Polls `conn` while the client's bytes wait unread in the socket (at most
