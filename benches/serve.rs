@@ -38,6 +38,11 @@ mod chart;
 static ALLOC: alloc::Counting = alloc::Counting;
 
 const CHILD_ARG: &str = "--serve-child";
+
+/// `--server-cpus LIST`: the CPUs the servers run on (`taskset -c LIST`);
+/// start the bench itself with `taskset -c OTHERS` to keep the load
+/// generator off them.
+static SERVER_CPUS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 const SMALL: &[u8] = b"Hello, World!";
 const BIG_LEN: usize = 256 * 1024;
 
@@ -143,7 +148,17 @@ struct Child {
 
 impl Child {
     async fn start(kind: Kind) -> Child {
-        let mut process = tokio::process::Command::new(std::env::current_exe().expect("exe"))
+        let exe = std::env::current_exe().expect("exe");
+        // `--server-cpus LIST`: the server on those CPUs (`taskset -c`).
+        let mut command = match SERVER_CPUS.get() {
+            Some(cpus) => {
+                let mut c = tokio::process::Command::new("taskset");
+                c.arg("-c").arg(cpus).arg(exe);
+                c
+            }
+            None => tokio::process::Command::new(exe),
+        };
+        let mut process = command
             .args([CHILD_ARG, kind.name()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -482,6 +497,13 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
     let runs = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    if let Some(cpus) = args
+        .iter()
+        .position(|a| a == "--server-cpus")
+        .and_then(|i| args.get(i + 1))
+    {
+        let _ = SERVER_CPUS.set(cpus.clone());
+    }
     // `--case "http1 c=512 13B"`: one load case (with `--only load`).
     let only_case = args
         .iter()
