@@ -400,16 +400,7 @@ async fn connections_per_second(addr: SocketAddr, resume: bool, length: Duration
             let (mut done, mut resumed) = (0u64, 0u64);
             while begun.elapsed() < length {
                 let mut tls = tls_connect(addr, &connector).await;
-                tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
-                    .await
-                    .expect("send");
-                let mut got = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !got.ends_with(SMALL) {
-                    let n = tls.read(&mut buf).await.expect("read");
-                    assert!(n > 0, "closed early");
-                    got.extend_from_slice(&buf[..n]);
-                }
+                one_request(&mut tls).await;
                 if tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
                     resumed += 1;
                 }

@@ -192,37 +192,15 @@ async fn http2_peer_that_never_answers_pings_is_ended() {
 #[tokio::test(start_paused = true)]
 async fn at_the_handshake_limit_accepting_waits() {
     let server = start(|serve| serve.with_max_handshakes(1)).await;
-    let began = Instant::now();
-    let mut stalled = TcpStream::connect(server.addr).await.expect("connect");
-    // Let the server accept it first.
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    let mut client = within(
-        Duration::from_secs(60),
-        pairs::connect_alpn(server.addr, b"http/1.1"),
-    )
-    .await;
-    let handshaken = began.elapsed();
-    assert!(handshaken >= Duration::from_secs(10), "{handshaken:?}");
-    send(&mut client, GET).await;
-    read_hello(&mut client).await;
-    let mut rest = Vec::new();
-    let _ = stalled.read_to_end(&mut rest).await;
+    second_client_waits_for_the_stalled_handshake(server.addr).await;
     let report = server.drain().await;
     assert_eq!(report.connections.len(), 1, "{report}");
 }
 
-/// The same limit on `GracefulListener` (axum's own `serve`): the second
-/// client is served only once the stalled one's handshake timed out.
-#[tokio::test(start_paused = true)]
-async fn graceful_listener_at_the_handshake_limit_accepting_waits() {
-    let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = tcp.local_addr().expect("addr");
-    let listener =
-        graceful_tls::server::GracefulListener::new(tcp, pairs::server_config(Version::Tls13))
-            .with_max_handshakes(1)
-            .with_handshake_timeout(Duration::from_secs(10));
-    assert_eq!(listener.accept_errors(), 0);
-    let server = tokio::spawn(axum::serve(listener, axum_app::app(|| false)).into_future());
+/// With a handshake limit of 1 and a 10 s handshake timeout at `addr`: a
+/// client that stalls its handshake holds off a second one, which is
+/// served once the first one's handshake timed out (paused clock).
+async fn second_client_waits_for_the_stalled_handshake(addr: SocketAddr) {
     let began = Instant::now();
     let mut stalled = TcpStream::connect(addr).await.expect("connect");
     // Let the server accept it first.
@@ -238,6 +216,21 @@ async fn graceful_listener_at_the_handshake_limit_accepting_waits() {
     read_hello(&mut client).await;
     let mut rest = Vec::new();
     let _ = stalled.read_to_end(&mut rest).await;
+}
+
+/// The same limit on `GracefulListener` (axum's own `serve`): the second
+/// client is served only once the stalled one's handshake timed out.
+#[tokio::test(start_paused = true)]
+async fn graceful_listener_at_the_handshake_limit_accepting_waits() {
+    let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = tcp.local_addr().expect("addr");
+    let listener =
+        graceful_tls::server::GracefulListener::new(tcp, pairs::server_config(Version::Tls13))
+            .with_max_handshakes(1)
+            .with_handshake_timeout(Duration::from_secs(10));
+    assert_eq!(listener.accept_errors(), 0);
+    let server = tokio::spawn(axum::serve(listener, axum_app::app(|| false)).into_future());
+    second_client_waits_for_the_stalled_handshake(addr).await;
     server.abort();
 }
 

@@ -127,10 +127,7 @@ impl Acceptor {
                     }
                 }
                 Err(e) => {
-                    self.errors = self.errors.saturating_add(1);
-                    let one_connection = is_connection_error(&e);
-                    trace_accept_error(&e, one_connection, self.errors);
-                    if !one_connection {
+                    if accept_failed(&e, &mut self.errors) {
                         drop((connection, handshake));
                         tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                     }
@@ -138,6 +135,16 @@ impl Acceptor {
             }
         }
     }
+}
+
+/// Counts and traces an accept error; returns whether accepting should
+/// pause for [`ACCEPT_ERROR_PAUSE`] (any error not about one connection).
+/// Shared by [`Acceptor`] and `GracefulListener`.
+pub(super) fn accept_failed(e: &io::Error, errors: &mut u64) -> bool {
+    *errors = errors.saturating_add(1);
+    let one_connection = is_connection_error(e);
+    trace_accept_error(e, one_connection, *errors);
+    !one_connection
 }
 
 /// A limit as semaphore permits: at least one (a zero limit would never
@@ -151,7 +158,7 @@ fn clamp_permits(limit: usize) -> usize {
 /// interrupted the call): accept the next one at once. Any other error (out
 /// of file descriptors or memory...) pauses accepting for a moment.
 /// Decided by kind (Linux's accept(2) lists the errors to retry).
-pub(super) fn is_connection_error(e: &io::Error) -> bool {
+fn is_connection_error(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::ConnectionRefused
@@ -169,7 +176,7 @@ pub(super) fn is_connection_error(e: &io::Error) -> bool {
 /// Traces an accept error (a `debug` event for one connection's, a `warn`
 /// for the others).
 #[cfg(feature = "tracing")]
-pub(super) fn trace_accept_error(e: &io::Error, one_connection: bool, total: u64) {
+fn trace_accept_error(e: &io::Error, one_connection: bool, total: u64) {
     let kind = e.kind().to_string();
     let errno = e.raw_os_error().unwrap_or(0);
     if one_connection {
@@ -189,4 +196,4 @@ pub(super) fn trace_accept_error(e: &io::Error, one_connection: bool, total: u64
 }
 
 #[cfg(not(feature = "tracing"))]
-pub(super) fn trace_accept_error(_e: &io::Error, _one_connection: bool, _total: u64) {}
+fn trace_accept_error(_e: &io::Error, _one_connection: bool, _total: u64) {}

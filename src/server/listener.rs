@@ -132,10 +132,7 @@ impl GracefulListener {
                         continue;
                     }
                     Poll::Ready(Err(e)) => {
-                        self.accept_errors = self.accept_errors.saturating_add(1);
-                        let one_connection = super::accept::is_connection_error(&e);
-                        super::accept::trace_accept_error(&e, one_connection, self.accept_errors);
-                        if !one_connection {
+                        if super::accept::accept_failed(&e, &mut self.accept_errors) {
                             let pause = tokio::time::sleep(super::accept::ACCEPT_ERROR_PAUSE);
                             self.pause = Some(Box::pin(pause));
                         }

@@ -255,7 +255,7 @@ where
         readiness.set_draining();
         let accept_errors = acceptor.errors();
         drop(acceptor);
-        trace_accept_errors(accept_errors);
+        // The drain's report and its `tracing` summary carry them.
         set.note_accept_errors(accept_errors);
         match race(set.drain(drain_timeout), abort.as_mut()).await {
             Race::First(report) => report,
@@ -305,15 +305,3 @@ pub(super) fn offer_http_alpn(tls: Arc<ServerConfig>) -> Arc<ServerConfig> {
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Arc::new(tls)
 }
-
-/// The accept errors of a whole `serve`, once it returns (the drain's own
-/// summary event is emitted before they are added to its report).
-#[cfg(feature = "tracing")]
-fn trace_accept_errors(accept_errors: u64) {
-    if accept_errors > 0 {
-        tracing::warn!(target: "graceful_tls::server", accept_errors, "accept errors while serving");
-    }
-}
-
-#[cfg(not(feature = "tracing"))]
-fn trace_accept_errors(_accept_errors: u64) {}
