@@ -4,7 +4,7 @@
 use tokio_util::sync::CancellationToken;
 
 /// Says whether the server it was given to
-/// ([`Serve::readiness`](super::Serve::with_readiness)) has begun to drain.
+/// ([`Serve::with_readiness`](super::Serve::with_readiness)) has begun to drain.
 /// Clone it into the application's state and let the readiness endpoint
 /// answer 503 once [`is_draining`](Self::is_draining) is true, so that the
 /// load balancer stops sending new connections while the drain finishes the
