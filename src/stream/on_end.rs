@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use super::GracefulStream;
 use crate::backend::TlsBackend;
 use crate::machine::WriteState;
-use crate::{Ended, Error, Stats};
+use crate::{Ended, Stats};
 
 type Hook = Box<dyn FnOnce(&Ended, Stats) + Send>;
 
@@ -111,7 +111,7 @@ impl<S: TlsBackend> GracefulStream<S> {
                 // which then never changes.
                 _ => Ended::Unfinished,
             },
-            Reported::Failed => Ended::Failed(self.core.error.clone().unwrap_or(Error::Closed)),
+            Reported::Failed => Ended::Failed(self.stored_error()),
             Reported::Unfinished => Ended::Unfinished,
         })
     }
