@@ -1,7 +1,6 @@
 //! [`GracefulStream`]: the async shell over the [`Machine`].
 
 use std::fmt;
-use std::pin::Pin;
 
 use tokio_util::sync::CancellationToken;
 
@@ -38,7 +37,7 @@ struct Core {
     config: Config,
     token: CancellationToken,
     /// Created by the first read, then reused.
-    watch: Option<Pin<Box<CancelWatch>>>,
+    watch: Option<CancelWatch>,
     /// Created when a close step first has to wait, then reused. Boxed:
     /// most streams never wait to close, and the stream stays within 128
     /// bytes of the one it wraps (the `memory:` line of `benches/close`).

@@ -81,13 +81,13 @@ impl<S: TlsBackend> GracefulStream<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Result<Poll<usize>, SlowRead> {
         let GracefulStream { io, core, .. } = self;
+        if buf.remaining() == 0 {
+            return Err(SlowRead::Gate);
+        }
         let (Some(io), Some(watch)) = (io.as_mut(), core.watch.as_mut()) else {
             return Err(SlowRead::Gate);
         };
-        if core.machine.read_gate() != ReadGate::Transport
-            || watch.is_cancelled()
-            || buf.remaining() == 0
-        {
+        if core.machine.read_gate() != ReadGate::Transport || watch.is_cancelled() {
             return Err(SlowRead::Gate);
         }
         let before = buf.filled().len();
@@ -101,7 +101,7 @@ impl<S: TlsBackend> GracefulStream<S> {
                 Ok(Poll::Ready(n))
             }
             Poll::Ready(Err(e)) => Err(SlowRead::Done(Err(e))),
-            Poll::Pending if watch.as_mut().register(cx) => Err(SlowRead::Cancelled),
+            Poll::Pending if watch.register(cx) => Err(SlowRead::Cancelled),
             Poll::Pending => Ok(Poll::Pending),
         }
     }
@@ -169,7 +169,7 @@ impl<S: TlsBackend> GracefulStream<S> {
             Poll::Ready(result) => Poll::Ready(result),
             Poll::Pending => {
                 let watch = self.core.watch.as_mut().expect("created above");
-                if !watch.as_mut().register(cx) {
+                if !watch.register(cx) {
                     return Poll::Pending;
                 }
                 self.cancelled_while_waiting(buf)

@@ -11,7 +11,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Wake, Waker};
 
@@ -19,30 +19,34 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::waker_identity::waker_identity;
 
-pin_project_lite::pin_project! {
-    /// The token's registration and who to wake; boxed, created by the
-    /// stream's first read.
-    #[derive(Debug)]
-    pub(super) struct CancelWatch {
-        // Registered with the token, with `signal`'s waker, once: the token
-        // keeps that waker until it fires, so this is never polled again.
-        #[pin]
-        registration: WaitForCancellationFutureOwned,
-        signal: Arc<Signal>,
-        // Identity (data, vtable) of the waker last handed to `signal`,
-        // compared without locking. Not `Waker::will_wake` on a stored
-        // clone: tokio's clones can carry another vtable address than the
-        // original, so that comparison fails every time for some wakers.
-        // `signal` keeps the clone, so the task behind it stays alive and the
-        // identity cannot be reused by another task.
-        task: Option<(usize, usize)>,
-    }
+/// The token's registration and who to wake, created by the stream's first
+/// read. The stream holds one pointer to it, so a read's check of the token
+/// follows one pointer (the signal), not two.
+#[derive(Debug)]
+pub(super) struct CancelWatch {
+    signal: Arc<Signal>,
 }
 
 #[derive(Debug)]
 struct Signal {
     fired: AtomicBool,
+    // Identity (data, vtable) of the waker last handed to `task`, compared
+    // without locking. Only the stream's owner reads and writes it (through
+    // `&mut CancelWatch`), so `Relaxed` suffices: atomics only because the
+    // signal is shared with the token's waker. Not `Waker::will_wake` on a
+    // stored clone: tokio's clones can carry another vtable address than
+    // the original, so that comparison fails every time for some wakers.
+    // `task` keeps the clone, so the task behind it stays alive and the
+    // identity cannot be reused by another task.
+    task_data: AtomicUsize,
+    task_vtable: AtomicUsize,
     task: Mutex<Option<Waker>>,
+    // Registered with the token, with this signal's waker, once: the token
+    // keeps that waker until it fires, so this is never polled again. It
+    // holds a clone of the waker, that is of this `Arc`: `CancelWatch`'s
+    // drop takes it out to break the cycle. Behind a lock only because the
+    // signal is shared; it is touched at creation and at drop.
+    registration: Mutex<Option<Pin<Box<WaitForCancellationFutureOwned>>>>,
 }
 
 impl Wake for Signal {
@@ -60,27 +64,30 @@ impl Wake for Signal {
 }
 
 impl CancelWatch {
-    pub(super) fn new(token: &CancellationToken) -> Pin<Box<Self>> {
+    pub(super) fn new(token: &CancellationToken) -> Self {
         let signal = Arc::new(Signal {
             fired: AtomicBool::new(false),
+            task_data: AtomicUsize::new(0),
+            task_vtable: AtomicUsize::new(0),
             task: Mutex::new(None),
+            registration: Mutex::new(None),
         });
-        let mut watch = Box::pin(CancelWatch {
-            registration: token.clone().cancelled_owned(),
-            signal: signal.clone(),
-            task: None,
-        });
-        let waker = Waker::from(signal);
+        let mut registration = Box::pin(token.clone().cancelled_owned());
+        let waker = Waker::from(signal.clone());
         // Outside tokio's coop budget: a registration skipped because the
         // task's budget ran out would never be retried.
-        let registration = watch.as_mut().project().registration;
-        let registered = std::pin::pin!(tokio::task::unconstrained(registration))
+        let registered = std::pin::pin!(tokio::task::unconstrained(registration.as_mut()))
             .poll(&mut Context::from_waker(&waker));
         if registered.is_ready() {
             // Already cancelled: `poll` completed without keeping the waker.
-            watch.signal.fired.store(true, Ordering::Release);
+            signal.fired.store(true, Ordering::Release);
+        } else {
+            *signal
+                .registration
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(registration);
         }
-        watch
+        CancelWatch { signal }
     }
 
     /// Whether the token has fired. One atomic load.
@@ -95,28 +102,45 @@ impl CancelWatch {
     /// operation that waits: a cancellation after that check wakes the task
     /// that registered last.
     #[inline(always)]
-    pub(super) fn register(self: Pin<&mut Self>, cx: &Context<'_>) -> bool {
-        let this = self.project();
+    pub(super) fn register(&mut self, cx: &Context<'_>) -> bool {
+        let signal = &*self.signal;
         let waker = cx.waker();
-        let identity = waker_identity(waker);
-        if *this.task == Some(identity) {
+        let (data, vtable) = waker_identity(waker);
+        if signal.task_data.load(Ordering::Relaxed) == data
+            && signal.task_vtable.load(Ordering::Relaxed) == vtable
+        {
             // The signal already wakes this task: a cancellation since the
             // caller's last `is_cancelled` wakes it, and the next poll sees
             // it.
             return false;
         }
-        Self::hand_over(this.signal, waker);
-        *this.task = Some(identity);
+        Self::hand_over(signal, waker, (data, vtable));
         // After the lock: a cancellation that took the old waker set `fired`
         // before it locked, so it is visible here.
-        this.signal.fired.load(Ordering::Acquire)
+        signal.fired.load(Ordering::Acquire)
     }
 
     /// A new task waits: the signal wakes it from now on. Rare (a read
     /// moved to another task), so out of the read path.
     #[cold]
     #[inline(never)]
-    fn hand_over(signal: &Signal, waker: &Waker) {
+    fn hand_over(signal: &Signal, waker: &Waker, (data, vtable): (usize, usize)) {
         *signal.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(waker.clone());
+        signal.task_data.store(data, Ordering::Relaxed);
+        signal.task_vtable.store(vtable, Ordering::Relaxed);
+    }
+}
+
+impl Drop for CancelWatch {
+    fn drop(&mut self) {
+        // The registration holds a waker of the signal: dropping it here
+        // (which also leaves the token's waiting list) frees the signal.
+        let registration = self
+            .signal
+            .registration
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(registration);
     }
 }

@@ -321,6 +321,25 @@ pub struct Proc {
     status: Option<ExitStatus>,
 }
 
+/// Spawns `cmd`, retrying while the executable is busy (ETXTBSY). Tests
+/// that copy a binary and run it race with the other tests' spawns: a child
+/// forked while the copy's file was open for writing holds that descriptor
+/// until it executes its own program, and until then the kernel refuses to
+/// run the copy (rust-lang/rust#114554). The window is a fork's length, so
+/// a few short retries close it.
+fn spawn_retrying_busy(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    let mut attempts = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
 impl Proc {
     /// Spawns `cmd` with all three standard streams piped. Stdin stays open
     /// until [`close_stdin`](Self::close_stdin) or drop.
@@ -329,8 +348,7 @@ impl Proc {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
+        let mut child = spawn_retrying_busy(&mut cmd)
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}\n  command: {command}"));
         let started = epoch().elapsed();
         let stdin = child.stdin.take();
