@@ -504,8 +504,17 @@ fn main() {
     let (length, rounds, idle) = if quick {
         (Duration::from_secs(2), 1, 2_000)
     } else {
-        (Duration::from_secs(4), 3, 10_000)
+        (Duration::from_secs(3), 5, 10_000)
     };
+    // `--rounds N`, `--seconds S`: how many interleaved rounds per case
+    // (each round runs both servers once), and how long each run lasts.
+    let number = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1)?.parse::<u64>().ok())
+    };
+    let rounds = number("--rounds").map_or(rounds, |n| n.max(1) as usize);
+    let length = number("--seconds").map_or(length, |s| Duration::from_secs(s.max(1)));
     // `--idle N`: how many idle connections the memory figure holds.
     let idle = args
         .iter()
@@ -551,6 +560,21 @@ fn main() {
                 }
             }
             let pick = |runs: &[Load], f: fn(&Load) -> f64| median(runs.iter().map(f).collect());
+            // The ratio of each round's two runs, which ran back to back,
+            // then the median over rounds: what disturbs this shared
+            // machine for a while (another VM, a build) mostly hits both
+            // runs of a round, or one round out of several, where a ratio
+            // of the two sides' medians can pair a quiet run of one side
+            // with a disturbed run of the other.
+            let paired = |f: fn(&Load) -> f64| {
+                median(graceful.iter().zip(&hand).map(|(g, h)| f(g) / f(h)).collect())
+            };
+            let ratio = Load {
+                rps: paired(|l| l.rps),
+                p50_us: paired(|l| l.p50_us),
+                p99_us: paired(|l| l.p99_us),
+                cpu_us: paired(|l| l.cpu_us),
+            };
             let (g, h) = (
                 Load {
                     rps: pick(&graceful, |l| l.rps),
@@ -568,13 +592,14 @@ fn main() {
             println!(
                 "serve {}: graceful rps={:.0} p50={:.0}us p99={:.0}us cpu={:.2}us/req | hand rps={:.0} p50={:.0}us p99={:.0}us cpu={:.2}us/req | ratio rps={:.3} p50={:.3} p99={:.3} cpu={:.3}",
                 case.name(), g.rps, g.p50_us, g.p99_us, g.cpu_us, h.rps, h.p50_us, h.p99_us, h.cpu_us,
-                g.rps / h.rps, g.p50_us / h.p50_us, g.p99_us / h.p99_us, g.cpu_us / h.cpu_us
+                ratio.rps, ratio.p50_us, ratio.p99_us, ratio.cpu_us
             );
             let _ = write!(
                 json,
-                "{}    {{\"case\": \"{}\", \"graceful\": {{\"rps\": {:.1}, \"p50_us\": {:.0}, \"p99_us\": {:.0}, \"cpu_us_per_request\": {:.3}}}, \"hand\": {{\"rps\": {:.1}, \"p50_us\": {:.0}, \"p99_us\": {:.0}, \"cpu_us_per_request\": {:.3}}}, \"rps_ratio\": {:.4}, \"p99_ratio\": {:.4}, \"cpu_ratio\": {:.4}}}",
+                "{}    {{\"case\": \"{}\", \"graceful\": {{\"rps\": {:.1}, \"p50_us\": {:.0}, \"p99_us\": {:.0}, \"cpu_us_per_request\": {:.3}}}, \"hand\": {{\"rps\": {:.1}, \"p50_us\": {:.0}, \"p99_us\": {:.0}, \"cpu_us_per_request\": {:.3}}}, \"rps_ratio\": {:.4}, \"p50_ratio\": {:.4}, \"p99_ratio\": {:.4}, \"cpu_ratio\": {:.4}, \"ratio_of_medians\": {{\"rps\": {:.4}, \"p99\": {:.4}, \"cpu\": {:.4}}}}}",
                 if first { "" } else { ",\n" },
                 case.name(), g.rps, g.p50_us, g.p99_us, g.cpu_us, h.rps, h.p50_us, h.p99_us, h.cpu_us,
+                ratio.rps, ratio.p50_us, ratio.p99_us, ratio.cpu_us,
                 g.rps / h.rps, g.p99_us / h.p99_us, g.cpu_us / h.cpu_us
             );
             first = false;
@@ -584,9 +609,9 @@ fn main() {
                 .replace("http", "h")
                 .replace("c=", "")
                 .replace("KiB", "K");
-            rps_bars.push((label.clone(), g.rps / h.rps));
-            p99_bars.push((label.clone(), g.p99_us / h.p99_us));
-            cpu_bars.push((label, g.cpu_us / h.cpu_us));
+            rps_bars.push((label.clone(), ratio.rps));
+            p99_bars.push((label.clone(), ratio.p99_us));
+            cpu_bars.push((label, ratio.cpu_us));
         }
         json.push_str("\n  ],\n");
         for resume in [false, true].into_iter().filter(|_| runs("handshakes")) {
@@ -608,17 +633,16 @@ fn main() {
                     }
                 }
             }
+            let ratio = median(graceful.iter().zip(&hand).map(|(g, h)| g / h).collect());
             let (g, h) = (median(graceful), median(hand));
             let name = if resume { "resumed" } else { "full" };
-            other_bars.push((format!("conns {name}"), g / h));
+            other_bars.push((format!("conns {name}"), ratio));
             println!(
-                "handshakes {name} (+1 request, close_notify): graceful {g:.0}/s | hand {h:.0}/s | ratio {:.3} (resumed share {share:.2})",
-                g / h
+                "handshakes {name} (+1 request, close_notify): graceful {g:.0}/s | hand {h:.0}/s | ratio {ratio:.3} (resumed share {share:.2})"
             );
             let _ = writeln!(
                 json,
-                "  \"handshakes_{name}\": {{\"graceful_per_s\": {g:.1}, \"hand_per_s\": {h:.1}, \"ratio\": {:.4}, \"resumed_share\": {share:.3}}},",
-                g / h
+                "  \"handshakes_{name}\": {{\"graceful_per_s\": {g:.1}, \"hand_per_s\": {h:.1}, \"ratio\": {ratio:.4}, \"resumed_share\": {share:.3}}},"
             );
         }
         if !runs("memory") {
