@@ -151,10 +151,14 @@ impl Task {
         // about 500 B (benches/serve.rs, `memory:`).
         //
         // The handler's future, which runs for the connection's whole life,
-        // is held inline, in the task's own allocation: a separate box
-        // would be one more cache line to fetch on every wake-up. It is
-        // never a capture of this block (it comes out of `start`) and is
-        // moved straight into `Serving`, the awaited value: held once.
+        // is held inline, in the task's own allocation, rather than in a
+        // box of its own: one allocation per connection, not two (for
+        // `serve`, a 2,464 B task instead of 408 B and a 2,264 B box). It
+        // is never a capture of this block (it comes out of `start`) and
+        // is moved straight into `Serving`, the awaited value: held once.
+        // Its room is in the task from the start, so a pending handshake
+        // holds it too (about 2 KB more each, which `serve` bounds with
+        // `max_handshakes`).
         let start = Box::pin(self.start_lent(handshake, handler));
         async move {
             let Some((task, lender, serving)) = start.await else {
