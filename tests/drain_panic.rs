@@ -10,20 +10,32 @@ use pairs::{peer_read_to_end, PeerSaw, Tls, Version};
 use tokio::io::AsyncWriteExt;
 
 /// Two connections, one whose handler panics: both end with close_notify.
+/// `lent`: the handlers get the stream lent by value (`spawn_lent`, whose
+/// handler's future the task holds inline) rather than borrowed (`spawn`).
 /// Returns the report and what each peer saw.
-async fn drain_with_a_panicking_handler() -> (graceful_tls::DrainReport, Vec<PeerSaw>) {
+async fn drain_with_a_panicking_handler(lent: bool) -> (graceful_tls::DrainReport, Vec<PeerSaw>) {
     let set = ConnectionSet::new();
     let mut peers = Vec::new();
     for panics in [false, true] {
         let (client, server) = pairs::duplex_pair(Version::Tls13, 16 * 1024).await;
-        set.spawn(server, None, move |stream, signal| {
-            Box::pin(async move {
+        if lent {
+            let handshake = std::future::ready(Ok::<_, std::io::Error>(server));
+            set.spawn_lent(None, handshake, move |mut stream, signal| async move {
                 stream.write_all(b"hello").await.unwrap();
                 signal.begun().await;
                 assert!(!panics, "handler bug (expected by the test)");
             })
-        })
-        .unwrap();
+            .unwrap();
+        } else {
+            set.spawn(server, None, move |stream, signal| {
+                Box::pin(async move {
+                    stream.write_all(b"hello").await.unwrap();
+                    signal.begun().await;
+                    assert!(!panics, "handler bug (expected by the test)");
+                })
+            })
+            .unwrap();
+        }
         peers.push(tokio::spawn(async move {
             let mut tls = Tls::from(client);
             let saw = peer_read_to_end(&mut tls).await;
@@ -42,7 +54,17 @@ async fn drain_with_a_panicking_handler() -> (graceful_tls::DrainReport, Vec<Pee
 
 #[tokio::test(start_paused = true)]
 async fn a_panicking_handler_is_caught_closed_and_reported() {
-    let (report, saw) = drain_with_a_panicking_handler().await;
+    check_caught_closed_and_reported(drain_with_a_panicking_handler(false).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_lent_handler_is_caught_closed_and_reported() {
+    check_caught_closed_and_reported(drain_with_a_panicking_handler(true).await);
+}
+
+/// Both peers got the data and close_notify, and the report marks the
+/// second connection (only) as panicked, closed gracefully.
+fn check_caught_closed_and_reported((report, saw): (graceful_tls::DrainReport, Vec<PeerSaw>)) {
     for saw in saw {
         assert_eq!(saw, PeerSaw::CloseNotify(b"hello".to_vec()));
     }

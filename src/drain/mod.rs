@@ -5,6 +5,8 @@
 //! * `connection_set.rs`: [`ConnectionSet`], the front door (spawn, drain,
 //!   abort);
 //! * `task.rs`: one connection's life (handshake, handler, close, record);
+//! * `serving.rs`: the handler's run, cut short when the set forces, its
+//!   panics caught;
 //! * `shared.rs`: what the set and its tasks share (tokens, tracker, the
 //!   reports so far);
 //! * `lent.rs`: [`LentStream`], a stream lent to code that takes it by
@@ -21,6 +23,7 @@ mod flag;
 mod lent;
 pub(crate) mod race;
 mod refused;
+mod serving;
 mod shared;
 mod signal;
 mod task;
