@@ -50,6 +50,13 @@ const BIG_LEN: usize = 256 * 1024;
 enum Kind {
     Graceful,
     Hand,
+    /// The hand loop with the protections `serve` has on by default and
+    /// the plain hand loop has not: a hyper timer (hyper-util's
+    /// `TokioTimer`), HTTP/1.1's 30 s header read timeout, HTTP/2
+    /// keep-alive pings every 60 s. Against it, the ratio shows what
+    /// graceful-tls itself costs; against `Hand`, what the defaults cost as
+    /// well (load cases only).
+    HandTimed,
 }
 
 impl Kind {
@@ -57,6 +64,7 @@ impl Kind {
         match self {
             Kind::Graceful => "graceful",
             Kind::Hand => "hand",
+            Kind::HandTimed => "hand-timed",
         }
     }
 }
@@ -108,7 +116,7 @@ fn child(kind: &str) {
             _ => {
                 tokio::select! {
                     () = stop => {}
-                    () = serve_by_hand(listener, tls) => {}
+                    () = serve_by_hand(listener, tls, kind == "hand-timed") => {}
                 }
             }
         }
@@ -116,24 +124,37 @@ fn child(kind: &str) {
 }
 
 /// What users write today: tokio-rustls' acceptor, hyper-util's auto
-/// builder, a task per connection.
-async fn serve_by_hand(listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
+/// builder, a task per connection; `timed`: with `serve`'s default
+/// timeouts and keep-alive pings ([`Kind::HandTimed`]).
+async fn serve_by_hand(listener: TcpListener, tls: Arc<rustls::ServerConfig>, timed: bool) {
     let mut tls = (*tls).clone();
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     let service = hyper_util::service::TowerToHyperService::new(app());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if timed {
+        type Serve = graceful_tls::server::Serve<()>;
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Serve::DEFAULT_HEADER_READ_TIMEOUT);
+        builder
+            .http2()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(Serve::DEFAULT_KEEP_ALIVE_TIMEOUT);
+    }
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let (acceptor, service) = (acceptor.clone(), service.clone());
+        let (acceptor, service, builder) = (acceptor.clone(), service.clone(), builder.clone());
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+            let _ = builder
                 .serve_connection_with_upgrades(TokioIo::new(tls), service)
                 .await;
         });
@@ -542,13 +563,11 @@ fn main() {
             .into_iter()
             .filter(|case| runs("load") && only_case.as_deref().is_none_or(|c| case.name() == c));
         for case in cases {
-            let (mut graceful, mut hand) = (Vec::new(), Vec::new());
+            let (mut graceful, mut hand, mut timed) = (Vec::new(), Vec::new(), Vec::new());
             for round in 0..rounds {
-                let order = if round % 2 == 0 {
-                    [Kind::Graceful, Kind::Hand]
-                } else {
-                    [Kind::Hand, Kind::Graceful]
-                };
+                // Who goes first rotates.
+                let mut order = [Kind::Graceful, Kind::Hand, Kind::HandTimed];
+                order.rotate_left(round % 3);
                 for kind in order {
                     let child = Child::start(kind).await;
                     let figures = load(&child, case, length).await;
@@ -556,6 +575,7 @@ fn main() {
                     match kind {
                         Kind::Graceful => graceful.push(figures),
                         Kind::Hand => hand.push(figures),
+                        Kind::HandTimed => timed.push(figures),
                     }
                 }
             }
@@ -566,14 +586,21 @@ fn main() {
             // runs of a round, or one round out of several, where a ratio
             // of the two sides' medians can pair a quiet run of one side
             // with a disturbed run of the other.
-            let paired = |f: fn(&Load) -> f64| {
-                median(graceful.iter().zip(&hand).map(|(g, h)| f(g) / f(h)).collect())
+            let paired = |other: &[Load], f: fn(&Load) -> f64| {
+                median(graceful.iter().zip(other).map(|(g, h)| f(g) / f(h)).collect())
             };
-            let ratio = Load {
-                rps: paired(|l| l.rps),
-                p50_us: paired(|l| l.p50_us),
-                p99_us: paired(|l| l.p99_us),
-                cpu_us: paired(|l| l.cpu_us),
+            let ratios = |other: &[Load]| Load {
+                rps: paired(other, |l| l.rps),
+                p50_us: paired(other, |l| l.p50_us),
+                p99_us: paired(other, |l| l.p99_us),
+                cpu_us: paired(other, |l| l.cpu_us),
+            };
+            let (ratio, vs_timed) = (ratios(&hand), ratios(&timed));
+            let t = Load {
+                rps: pick(&timed, |l| l.rps),
+                p50_us: pick(&timed, |l| l.p50_us),
+                p99_us: pick(&timed, |l| l.p99_us),
+                cpu_us: pick(&timed, |l| l.cpu_us),
             };
             let (g, h) = (
                 Load {
@@ -594,13 +621,20 @@ fn main() {
                 case.name(), g.rps, g.p50_us, g.p99_us, g.cpu_us, h.rps, h.p50_us, h.p99_us, h.cpu_us,
                 ratio.rps, ratio.p50_us, ratio.p99_us, ratio.cpu_us
             );
+            println!(
+                "serve {} vs hand-timed: hand-timed rps={:.0} p50={:.0}us p99={:.0}us cpu={:.2}us/req | ratio rps={:.3} p50={:.3} p99={:.3} cpu={:.3}",
+                case.name(), t.rps, t.p50_us, t.p99_us, t.cpu_us,
+                vs_timed.rps, vs_timed.p50_us, vs_timed.p99_us, vs_timed.cpu_us
+            );
             let _ = write!(
                 json,
-                "{}    {{\"case\": \"{}\", \"graceful\": {{\"rps\": {:.1}, \"p50_us\": {:.0}, \"p99_us\": {:.0}, \"cpu_us_per_request\": {:.3}}}, \"hand\": {{\"rps\": {:.1}, \"p50_us\": {:.0}, \"p99_us\": {:.0}, \"cpu_us_per_request\": {:.3}}}, \"rps_ratio\": {:.4}, \"p50_ratio\": {:.4}, \"p99_ratio\": {:.4}, \"cpu_ratio\": {:.4}, \"ratio_of_medians\": {{\"rps\": {:.4}, \"p99\": {:.4}, \"cpu\": {:.4}}}}}",
+                "{}    {{\"case\": \"{}\", \"graceful\": {{\"rps\": {:.1}, \"p50_us\": {:.0}, \"p99_us\": {:.0}, \"cpu_us_per_request\": {:.3}}}, \"hand\": {{\"rps\": {:.1}, \"p50_us\": {:.0}, \"p99_us\": {:.0}, \"cpu_us_per_request\": {:.3}}}, \"rps_ratio\": {:.4}, \"p50_ratio\": {:.4}, \"p99_ratio\": {:.4}, \"cpu_ratio\": {:.4}, \"ratio_of_medians\": {{\"rps\": {:.4}, \"p99\": {:.4}, \"cpu\": {:.4}}}, \"hand_timed\": {{\"rps\": {:.1}, \"p50_us\": {:.0}, \"p99_us\": {:.0}, \"cpu_us_per_request\": {:.3}}}, \"vs_hand_timed\": {{\"rps_ratio\": {:.4}, \"p50_ratio\": {:.4}, \"p99_ratio\": {:.4}, \"cpu_ratio\": {:.4}}}}}",
                 if first { "" } else { ",\n" },
                 case.name(), g.rps, g.p50_us, g.p99_us, g.cpu_us, h.rps, h.p50_us, h.p99_us, h.cpu_us,
                 ratio.rps, ratio.p50_us, ratio.p99_us, ratio.cpu_us,
-                g.rps / h.rps, g.p99_us / h.p99_us, g.cpu_us / h.cpu_us
+                g.rps / h.rps, g.p99_us / h.p99_us, g.cpu_us / h.cpu_us,
+                t.rps, t.p50_us, t.p99_us, t.cpu_us,
+                vs_timed.rps, vs_timed.p50_us, vs_timed.p99_us, vs_timed.cpu_us
             );
             first = false;
             // Short: eight labels share a panel.
@@ -629,7 +663,7 @@ fn main() {
                     share = resumed;
                     match kind {
                         Kind::Graceful => graceful.push(rate),
-                        Kind::Hand => hand.push(rate),
+                        _ => hand.push(rate),
                     }
                 }
             }
