@@ -1,7 +1,9 @@
 //! The serving path, side by side: the same axum `Router` served by
 //! `graceful_tls::server::serve` and by the loop users write by hand
 //! (tokio-rustls' acceptor, then hyper-util's auto builder, one task per
-//! connection), interleaved (who goes first alternates), on loopback.
+//! connection), and for the load cases also by that loop with `serve`'s
+//! default timeouts and keep-alive pings (`hand-timed`); interleaved (who
+//! goes first rotates), on loopback.
 //!
 //! `cargo bench --bench serve --all-features` (full) or
 //! `... -- --quick`. Each server runs in a child process (this binary
@@ -663,7 +665,8 @@ fn main() {
                     share = resumed;
                     match kind {
                         Kind::Graceful => graceful.push(rate),
-                        _ => hand.push(rate),
+                        Kind::Hand => hand.push(rate),
+                        Kind::HandTimed => unreachable!("handshakes compare graceful and hand"),
                     }
                 }
             }

@@ -30,14 +30,12 @@ pub(super) struct CancelWatch {
 #[derive(Debug)]
 struct Signal {
     fired: AtomicBool,
-    // Identity (data, vtable) of the waker last handed to `task`, compared
-    // without locking. Only the stream's owner reads and writes it (through
-    // `&mut CancelWatch`), so `Relaxed` suffices: atomics only because the
-    // signal is shared with the token's waker. Not `Waker::will_wake` on a
-    // stored clone: tokio's clones can carry another vtable address than
-    // the original, so that comparison fails every time for some wakers.
-    // `task` keeps the clone, so the task behind it stays alive and the
-    // identity cannot be reused by another task.
+    // Identity of the waker last handed to `task` (`waker_identity`, which
+    // says why not `Waker::will_wake`), compared without locking; `task`
+    // keeps the clone, so the identity cannot be reused. Only the stream's
+    // owner reads and writes it (through `&mut CancelWatch`), so `Relaxed`
+    // suffices: atomics only because the signal is shared with the token's
+    // waker.
     task_data: AtomicUsize,
     task_vtable: AtomicUsize,
     task: Mutex<Option<Waker>>,
