@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::{Ended, HandshakeKind, Stats, TlsVersion};
+use crate::{Cut, Ended, HandshakeKind, Stats, TlsVersion};
 
 /// How one connection ended, with what it was: what a
 /// [`ConnectionSet`](crate::ConnectionSet) drain lists for each of its
@@ -49,6 +49,11 @@ pub struct ConnectionReport {
     /// dropped, then the set closed the stream itself. Always `false` for
     /// client connections.
     pub forced: bool,
+    /// Why the server cut it, if one of its timeouts did (a client silent
+    /// after its handshake, an idle connection...): see [`Cut`]. Always
+    /// `None` for client connections and for a plain
+    /// [`ConnectionSet`](crate::ConnectionSet)'s.
+    pub cut: Option<Cut>,
     /// Whether its handler panicked. The set caught the panic (the panic
     /// hook printed it as usual) and closed the stream as if the handler had
     /// returned. Always `false` for client connections.
@@ -69,6 +74,7 @@ impl ConnectionReport {
             stats: Stats::default(),
             lifetime: Duration::ZERO,
             forced: false,
+            cut: None,
             panicked: false,
         }
     }
@@ -99,6 +105,9 @@ impl fmt::Display for ConnectionReport {
         if self.forced {
             f.write_str(" (forced)")?;
         }
+        if let Some(cut) = self.cut {
+            write!(f, " ({cut})")?;
+        }
         if self.panicked {
             f.write_str(" (panicked)")?;
         }
@@ -125,6 +134,7 @@ macro_rules! trace_connection {
             bytes_out = report.stats.written(),
             lifetime_ms = report.lifetime.as_millis() as u64,
             forced = report.forced,
+            cut = report.cut.as_ref().map($crate::Cut::as_str),
             panicked = report.panicked,
             "connection ended"
         );

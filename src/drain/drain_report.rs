@@ -5,14 +5,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::{CloseOutcome, ConnectionReport, Ended};
+use crate::{CloseOutcome, ConnectionReport, Cut, Ended};
 
 /// The result of [`ConnectionSet::drain`](crate::ConnectionSet::drain) or
 /// [`abort`](crate::ConnectionSet::abort): every connection that was live
 /// when the drain began (or registered before it), and how each ended.
 ///
 /// Its `Display` is one summary line:
-/// `connections=3 forced=1 peer-confirmed=2 flush-timeout=1`.
+/// `connections=3 forced=1 header-timeouts=4 peer-confirmed=2 flush-timeout=1`
+/// (the life-long counters, `accept-errors=` and the cuts, come before the
+/// outcomes of the drain's connections).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct DrainReport {
@@ -28,6 +30,13 @@ pub struct DrainReport {
     /// `ConnectionSet` drain leaves it 0). Shown as `accept-errors=N` when
     /// not 0.
     pub accept_errors: u64,
+    /// How many connections a server cut since it began serving, by why
+    /// ([`Cut`]: a client silent after its handshake, an idle
+    /// connection...), the drain's and earlier ones alike (those are not in
+    /// [`connections`](Self::connections)). `graceful_tls::server::serve`
+    /// fills it in; shown as `header-timeouts=N`, `idle-timeouts=N`...
+    /// when not 0. [`cuts`](Self::cuts) reads one count.
+    pub cut_counts: BTreeMap<Cut, u64>,
 }
 
 impl DrainReport {
@@ -49,6 +58,12 @@ impl DrainReport {
     /// handshakes that failed or were cancelled).
     pub fn failed(&self) -> usize {
         self.count(|ended| ended.close_outcome().is_none())
+    }
+
+    /// How many connections were cut with `cut` since serving began (see
+    /// [`cut_counts`](Self::cut_counts)).
+    pub fn cuts(&self, cut: Cut) -> u64 {
+        self.cut_counts.get(&cut).copied().unwrap_or(0)
     }
 
     /// How many connections the deadline (or an abort) forced.
@@ -75,6 +90,11 @@ impl fmt::Display for DrainReport {
         }
         if self.accept_errors > 0 {
             write!(f, " accept-errors={}", self.accept_errors)?;
+        }
+        for (cut, count) in &self.cut_counts {
+            if *count > 0 {
+                write!(f, " {}={count}", cut.count_name())?;
+            }
         }
         for (name, count) in self.counts() {
             write!(f, " {name}={count}")?;

@@ -42,7 +42,7 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::{Error, GracefulStream, TlsBackend};
+use crate::{Cut, Error, GracefulStream, TlsBackend};
 
 /// What the task and the lent handle share.
 struct Slot<S: TlsBackend> {
@@ -59,6 +59,9 @@ struct Held<S: TlsBackend> {
     released: bool,
     /// The task waiting for the release ([`Lender::poll_released`]).
     waiting: Option<Waker>,
+    /// Why the code the stream was lent to cut the connection, if it did
+    /// (the server's timeouts): the report says so.
+    cut: Option<Cut>,
 }
 
 impl<S: TlsBackend> Slot<S> {
@@ -92,6 +95,7 @@ impl<S: TlsBackend> Lender<S> {
                 stream: Some(stream),
                 released: false,
                 waiting: None,
+                cut: None,
             }),
             handler_returned: AtomicBool::new(false),
         });
@@ -116,6 +120,12 @@ impl<S: TlsBackend> Lender<S> {
             waiting => *waiting = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+
+    /// Why the borrower cut the connection ([`LentView::mark_cut`]), if it
+    /// did.
+    pub(super) fn cut(&self) -> Option<Cut> {
+        self.slot.lock().cut
     }
 
     /// Takes the stream back; the handle's later polls fail. `None` only if
@@ -188,6 +198,12 @@ impl<S: TlsBackend> LentView<S> {
     /// Runs `f` on the stream, if the set has not taken it back.
     pub(crate) fn with_stream<R>(&self, f: impl FnOnce(&GracefulStream<S>) -> R) -> Option<R> {
         self.slot.lock().stream.as_ref().map(f)
+    }
+
+    /// Records why the borrower is cutting the connection (a server
+    /// timeout), for the connection's report. The first mark stays.
+    pub(crate) fn mark_cut(&self, cut: Cut) {
+        self.slot.lock().cut.get_or_insert(cut);
     }
 }
 

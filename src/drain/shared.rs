@@ -10,7 +10,7 @@ use tokio_util::task::TaskTracker;
 use super::drain_report::{trace_drain, DrainReport};
 use super::flag::Flag;
 use crate::deadline::saturating_after;
-use crate::{Config, ConnectionReport};
+use crate::{Config, ConnectionReport, Cut};
 
 /// The set's state, shared with every connection's task.
 #[derive(Debug)]
@@ -38,6 +38,8 @@ struct State {
     refused: u64,
     /// Accept errors the server feeding the set met (`note_accept_errors`).
     accept_errors: u64,
+    /// Connections cut by a server's timeouts, since the set was made.
+    cuts: std::collections::BTreeMap<Cut, u64>,
     /// Bounds each handshake registered from now on.
     handshake_timeout: Option<std::time::Duration>,
 }
@@ -110,9 +112,13 @@ impl Shared {
     }
 
     /// Keeps the report of a connection that ended after the drain began
-    /// (the ones before are not kept, so a long-running set does not grow).
+    /// (the ones before are not kept, so a long-running set does not grow),
+    /// and counts its cut whenever it ended.
     pub(super) fn record(&self, report: ConnectionReport) {
         let mut state = self.state();
+        if let Some(cut) = report.cut {
+            *state.cuts.entry(cut).or_default() += 1;
+        }
         if state.began_at.is_some() {
             state.ended.push(report);
         }
@@ -132,6 +138,7 @@ impl Shared {
             refused: state.refused,
             elapsed: began_at.elapsed(),
             accept_errors: state.accept_errors,
+            cut_counts: state.cuts.clone(),
         };
         drop(state);
         trace_drain(&report);

@@ -23,8 +23,8 @@ use crate::connection_report::trace_connection;
 use crate::deadline::Deadline;
 use crate::stream::ClosePolicy;
 use crate::{
-    CloseOutcome, ConnectionReport, Ended, Error, GracefulStream, HandshakeKind, ShutdownSignal,
-    Stats, TlsBackend, TlsVersion,
+    CloseOutcome, ConnectionReport, Cut, Ended, Error, GracefulStream, HandshakeKind,
+    ShutdownSignal, Stats, TlsBackend, TlsVersion,
 };
 
 /// A handshake that yields the TLS stream, or why it failed.
@@ -81,6 +81,8 @@ struct Marks {
     forced: bool,
     /// The handler panicked.
     panicked: bool,
+    /// Why the handler (a server) cut the connection, if it did.
+    cut: Option<Cut>,
 }
 
 /// What the connection was, once its handshake completed (empty when it
@@ -121,7 +123,7 @@ impl Task {
             Err((ended, marks)) => return self.record(ended, Connected::default(), marks),
         };
         let served = self.serve(handler(&mut stream, self.signal())).await;
-        self.finish(stream, served).await;
+        self.finish(stream, served, None).await;
     }
 
     /// Like [`run`](Self::run), for a handler that gets the stream lent by
@@ -166,9 +168,10 @@ impl Task {
             };
             let served = task.serve(serving).await;
             // Only this task takes the stream, once.
+            let cut = lender.cut();
             let finish = lender
                 .take()
-                .map(|stream| Box::pin(task.finish(stream, served)));
+                .map(|stream| Box::pin(task.finish(stream, served, cut)));
             if let Some(finish) = finish {
                 finish.await;
             }
@@ -208,8 +211,14 @@ impl Task {
         }
     }
 
-    /// Closes the served stream and records how the connection ended.
-    async fn finish<S: TlsBackend>(self, mut stream: GracefulStream<S>, served: Served) {
+    /// Closes the served stream and records how the connection ended (and
+    /// why its borrower cut it, if it did).
+    async fn finish<S: TlsBackend>(
+        self,
+        mut stream: GracefulStream<S>,
+        served: Served,
+        cut: Option<Cut>,
+    ) {
         let (closed, forced) = self.close(&mut stream, served).await;
         let ended = match closed {
             Ok(outcome) => Ended::Closed(outcome),
@@ -218,6 +227,7 @@ impl Task {
         let marks = Marks {
             forced,
             panicked: served == Served::Panicked,
+            cut,
         };
         let connected = Connected {
             stats: stream.stats(),
@@ -260,7 +270,7 @@ impl Task {
                 Ended::HandshakeCancelled,
                 Marks {
                     forced: true,
-                    panicked: false,
+                    ..Marks::default()
                 },
             )),
         }
@@ -323,6 +333,7 @@ impl Task {
             lifetime: self.started.elapsed(),
             forced: marks.forced,
             panicked: marks.panicked,
+            cut: marks.cut,
             ..ConnectionReport::new(self.id, ended)
         };
         trace_connection!("graceful_tls::drain", &report);

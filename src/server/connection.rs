@@ -1,5 +1,6 @@
 //! One HTTP connection: hyper-util's auto builder (HTTP/1.1 or HTTP/2,
-//! with upgrades) over a [`LentStream`], wound down with hyper's own
+//! with upgrades) over a [`LentStream`], its phases bounded by the
+//! connection's own timers ([`PhaseWatch`]), wound down with hyper's own
 //! graceful shutdown when the drain begins, after hyper has read what the
 //! client had already sent.
 
@@ -7,57 +8,60 @@ use std::error::Error as StdError;
 use std::future::{poll_fn, Future};
 use std::mem::MaybeUninit;
 use std::pin::{pin, Pin};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use hyper::body::{Body, Incoming};
-use hyper::header::{HeaderValue, CONNECTION};
 use hyper::service::Service;
-use hyper::{Request, Response, StatusCode, Version};
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::server::TlsStream;
 
-use crate::drain::race::{race, Race};
+use super::phase::{Action, Observed, PhaseTimeouts, PhaseWatch, Probe};
+use super::requests::{Requests, Tracked};
+use super::timer::{now, ConnectionSleep};
 use crate::drain::LentView;
-use crate::{LentStream, ShutdownSignal};
+use crate::{Cut, LentStream, ShutdownSignal};
 
 /// The stream a served connection runs over.
 pub(super) type ServerIo = LentStream<TlsStream<TcpStream>>;
 
-/// How many times the connection is polled again, once the drain began,
-/// while the client's bytes still wait unread in the socket, before
-/// hyper's graceful shutdown runs anyway. Bytes that were waiting when the
-/// drain began are read in the first round in which tokio's I/O driver
-/// reports the socket readable (hyper then reads until the socket is
-/// empty); more rounds are only needed while more keeps arriving (an
-/// upload, a client that pipelines without pause). The bound keeps such a
-/// client from holding off HTTP/2's GOAWAY; HTTP/1.1 responses say
-/// `connection: close` from the drain on anyway ([`CloseOnDrain`]).
-const READ_ROUNDS: u32 = 8;
+/// The TLS stream inside [`ServerIo`].
+type ServerIoInner = TlsStream<TcpStream>;
 
-/// Serves one connection until the client leaves, hyper ends it, or the
-/// drain begins and hyper's graceful shutdown completes: HTTP/1.1 finishes
-/// the response in flight with `connection: close` (an idle keep-alive
-/// connection closes at once), HTTP/2 sends GOAWAY and lets the open
-/// streams finish. A connection that has not sent its first bytes yet
-/// closes at once too.
+/// Serves one connection until the client leaves, hyper ends it, one of
+/// the phase timeouts cuts it ([`PhaseWatch`]: no first request within the
+/// header read timeout, no request in flight for the keep-alive timeout),
+/// or the drain begins and hyper's graceful shutdown completes: HTTP/1.1
+/// finishes the response in flight with `connection: close` (an idle
+/// keep-alive connection closes at once), HTTP/2 sends GOAWAY and lets the
+/// open streams finish. A connection that has not sent its first request
+/// when the drain begins (or whose handshake completes during it) gets the
+/// first-request grace: a request that comes within it is answered.
+///
+/// With ALPN `h2`, hyper serves HTTP/2 at once, without reading the first
+/// bytes to detect the protocol. Otherwise (ALPN `http/1.1`, or none)
+/// hyper-util's detection runs, since it is the only way hyper-util serves
+/// HTTP/1.1 with upgrades (WebSocket); the first-request deadline bounds it.
 ///
 /// The keep-alive race (hyper #3792): hyper's HTTP/1.1 graceful shutdown
 /// closes an idle connection at once, without reading a request whose
 /// bytes are already in the socket but not yet reported readable by
 /// tokio's I/O driver (the drain's wake-up can come first). So when the
 /// drain begins, the connection is polled again while the socket holds
-/// unread bytes (a peek; at most [`READ_ROUNDS`] rounds): hyper reads and
+/// unread bytes (a peek; a bounded number of rounds): hyper reads and
 /// answers such a request, with `connection: close`, and only then shuts
 /// down.
 ///
-/// It never closes the TLS stream itself: when hyper is done it drops the
-/// IO, and the [`ConnectionSet`](crate::ConnectionSet)'s task closes the
-/// stream (close_notify, bounded wait for the peer's). The deadline drops
-/// this future wherever it is stuck. `place` is the connection's place
-/// under `max_connections`, given back when hyper is done.
+/// It never closes the TLS stream itself: when hyper is done (or cut) it
+/// drops the IO, and the [`ConnectionSet`](crate::ConnectionSet)'s task
+/// closes the stream (close_notify, bounded wait for the peer's), and
+/// reports the cut, if any. The deadline drops this future wherever it is
+/// stuck. `place` is the connection's place under `max_connections`, given
+/// back when hyper is done or cut.
 // Not an `async fn`: its arguments would be stored twice in the future
 // (as arguments and as the body's locals), and the future lives as long as
 // the connection (272 B per connection, benches/serve.rs `memory:`).
@@ -68,6 +72,7 @@ pub(super) fn serve_connection<H, B>(
     builder: auto::Builder<TokioExecutor>,
     service: H,
     place: OwnedSemaphorePermit,
+    timeouts: PhaseTimeouts,
 ) -> impl Future<Output = ()> + Send
 where
     H: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
@@ -78,58 +83,179 @@ where
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     async move {
+        let mut watch = PhaseWatch::new(now(), timeouts);
         let view = io.view();
-        let service = CloseOnDrain {
+        let h2 = view
+            .with_stream(|s| s.get_ref().get_ref().1.alpn_protocol() == Some(b"h2"))
+            .unwrap_or(false);
+        let requests = Arc::new(Requests::default());
+        let service = Tracked {
             inner: service,
             signal: signal.clone(),
+            requests: requests.clone(),
         };
-        let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
-        let ended = match race(conn.as_mut(), signal.begun()).await {
-            Race::First(ended) => ended,
-            Race::Second(()) => match read_what_waits(conn.as_mut(), &view).await {
-                Some(ended) => ended,
-                None => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+        // `http2_only` changes the builder, which the connection borrows.
+        let builder = if h2 { builder.http2_only() } else { builder };
+        let probe = SocketProbe(&view);
+        // hyper's connection lives in this block: it (and the IO, so that
+        // the set's task closes the stream) is dropped at its end, before
+        // the place is given back.
+        let ended = {
+            let mut conn = pin!(if h2 {
+                Http::H2 {
+                    conn: builder.serve_connection(TokioIo::new(io), service),
                 }
-            },
+            } else {
+                Http::Detect {
+                    conn: builder.serve_connection_with_upgrades(TokioIo::new(io), service),
+                }
+            });
+            let mut sleep: Option<ConnectionSleep> = None;
+            // Polled until it fires: it wakes the connection when the drain
+            // begins.
+            let mut begun = pin!(signal.begun());
+            let mut drain_begun = false;
+            poll_fn(|cx| {
+                loop {
+                    drain_begun = drain_begun || begun.as_mut().poll(cx).is_ready();
+                    requests.set_polling(true);
+                    let polled = conn.as_mut().poll(cx);
+                    requests.set_polling(false);
+                    if let Poll::Ready(ended) = polled {
+                        return Poll::Ready(Some(ended));
+                    }
+                    let (started, in_flight) = requests.counts();
+                    if in_flight > 0 {
+                        requests.wake_on_idle(cx.waker());
+                    }
+                    let seen = Observed {
+                        started,
+                        in_flight,
+                        drain_begun,
+                    };
+                    match watch.step(now(), seen, &probe) {
+                        Action::Wait(None) => return Poll::Pending,
+                        Action::Wait(Some(deadline)) => {
+                            let sleep = sleep.get_or_insert_with(|| ConnectionSleep::new(deadline));
+                            sleep.reset(deadline);
+                            if Pin::new(sleep).poll(cx).is_pending() {
+                                return Poll::Pending;
+                            }
+                            // Passed since `now()` was read: step again.
+                        }
+                        // Takes effect when hyper is polled again.
+                        Action::Shutdown => conn.as_mut().graceful_shutdown(),
+                        Action::Drop(cut) => {
+                            if let Some(cut) = cut {
+                                view.mark_cut(cut);
+                            }
+                            return Poll::Ready(None);
+                        }
+                    }
+                }
+            })
+            .await
         };
-        // A protocol error (garbage instead of HTTP, a reset stream) ends the
-        // connection; the report says how its TLS close went.
-        trace_http_error(ended);
+        if let Some(ended) = ended {
+            // hyper's own timeouts (a slow HTTP/1.1 head, an HTTP/2 ping
+            // not answered) are cuts too; a protocol error (garbage instead
+            // of HTTP, a reset stream) ends the connection, and the report
+            // says how its TLS close went.
+            if let Err(e) = &ended {
+                if e.downcast_ref::<hyper::Error>()
+                    .is_some_and(hyper::Error::is_timeout)
+                {
+                    view.mark_cut(watch.hyper_timeout(h2 || requests.http2(), &probe));
+                }
+            }
+            trace_http_error(ended);
+        } else if let Some(cut) = watch.cut() {
+            trace_cut(cut);
+        }
+        // A cut frees the place at once.
         drop(place);
     }
 }
 
-/// Polls `conn` while the client's bytes wait unread in the socket (at most
-/// [`READ_ROUNDS`] times): `Some` if the connection ended meanwhile, `None`
-/// once nothing waits.
-///
-/// Never a busy loop: it only waits after `conn` returned `Pending`, which
-/// registered a wake-up (hyper's read on the socket, whose readiness the
-/// driver reports for bytes that arrived; or the service's progress).
-async fn read_what_waits<F: Future>(
-    mut conn: Pin<&mut F>,
-    view: &LentView<ServerIoInner>,
-) -> Option<F::Output> {
-    let mut rounds = 0;
-    poll_fn(|cx: &mut Context<'_>| {
-        if let Poll::Ready(ended) = conn.as_mut().poll(cx) {
-            return Poll::Ready(Some(ended));
-        }
-        if rounds < READ_ROUNDS
-            && view.with_stream(|s| unread_in_socket(s.get_ref().get_ref().0)) == Some(true)
-        {
-            rounds += 1;
-            return Poll::Pending;
-        }
-        Poll::Ready(None)
-    })
-    .await
+pin_project_lite::pin_project! {
+    /// hyper-util's connection: HTTP/2 at once (ALPN `h2`), or the
+    /// protocol detected from the first bytes (with upgrades).
+    #[project = HttpProj]
+    enum Http<D, H> {
+        Detect { #[pin] conn: D },
+        H2 { #[pin] conn: H },
+    }
 }
 
-/// The TLS stream inside [`ServerIo`].
-type ServerIoInner = TlsStream<TcpStream>;
+/// The two connection types' common surface.
+trait HttpConnection: Future<Output = Result<(), Box<dyn StdError + Send + Sync>>> {
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S, E, B> HttpConnection for auto::UpgradeableConnection<'_, I, S, E>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    E: auto::HttpServerConnExec<S::Future, B>,
+    Self: Future<Output = Result<(), Box<dyn StdError + Send + Sync>>>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        auto::UpgradeableConnection::graceful_shutdown(self)
+    }
+}
+
+impl<I, S, E, B> HttpConnection for auto::Connection<'_, I, S, E>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    E: auto::HttpServerConnExec<S::Future, B>,
+    Self: Future<Output = Result<(), Box<dyn StdError + Send + Sync>>>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        auto::Connection::graceful_shutdown(self)
+    }
+}
+
+impl<D: HttpConnection, H: HttpConnection> Future for Http<D, H> {
+    type Output = Result<(), Box<dyn StdError + Send + Sync>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            HttpProj::Detect { conn } => conn.poll(cx),
+            HttpProj::H2 { conn } => conn.poll(cx),
+        }
+    }
+}
+
+impl<D: HttpConnection, H: HttpConnection> Http<D, H> {
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        match self.project() {
+            HttpProj::Detect { conn } => conn.graceful_shutdown(),
+            HttpProj::H2 { conn } => conn.graceful_shutdown(),
+        }
+    }
+}
+
+/// What the phase watch asks of the socket and the stream.
+struct SocketProbe<'a>(&'a LentView<ServerIoInner>);
+
+impl Probe for SocketProbe<'_> {
+    fn unread_in_socket(&self) -> bool {
+        self.0
+            .with_stream(|s| unread_in_socket(s.get_ref().get_ref().0))
+            == Some(true)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.0.with_stream(|s| s.stats().read()).unwrap_or(0)
+    }
+}
 
 /// Whether the client's bytes wait in the socket's receive queue: a
 /// non-blocking `MSG_PEEK` of one byte, which sees the kernel's queue
@@ -143,73 +269,6 @@ type ServerIoInner = TlsStream<TcpStream>;
 fn unread_in_socket(tcp: &TcpStream) -> bool {
     let mut byte = [MaybeUninit::<u8>::uninit()];
     matches!(socket2::SockRef::from(tcp).peek(&mut byte), Ok(n) if n > 0)
-}
-
-/// Wraps the application's service: the response to an HTTP/1.x request
-/// that reached the service once the drain had begun says `connection:
-/// close`, so that hyper closes the connection after it. Hyper's graceful
-/// shutdown does the same for a request it is busy with when it runs, but a
-/// request read after the drain began (see [`read_what_waits`]) can be
-/// answered within the same poll in which hyper reads it, before the
-/// graceful shutdown runs. HTTP/2 responses and `101 Switching Protocols`
-/// are left alone.
-///
-/// Decided when the request reaches the service (one atomic load), not
-/// when its response is ready: the response future would otherwise hold a
-/// clone of the signal, a reference count shared by every connection,
-/// taken and dropped per request.
-#[derive(Clone)]
-struct CloseOnDrain<S> {
-    inner: S,
-    signal: ShutdownSignal,
-}
-
-impl<S, B> Service<Request<Incoming>> for CloseOnDrain<S>
-where
-    S: Service<Request<Incoming>, Response = Response<B>>,
-{
-    type Response = Response<B>;
-    type Error = S::Error;
-    type Future = CloseOnDrainFuture<S::Future>;
-
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let http1 = matches!(request.version(), Version::HTTP_10 | Version::HTTP_11);
-        CloseOnDrainFuture {
-            close: http1 && self.signal.is_begun(),
-            inner: self.inner.call(request),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// [`CloseOnDrain`]'s response future.
-    struct CloseOnDrainFuture<F> {
-        #[pin]
-        inner: F,
-        // HTTP/1.x, and the drain had begun.
-        close: bool,
-    }
-}
-
-impl<F, B, E> Future for CloseOnDrainFuture<F>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<B>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut response = match this.inner.poll(cx) {
-            Poll::Ready(Ok(response)) => response,
-            other => return other,
-        };
-        if *this.close && response.status() != StatusCode::SWITCHING_PROTOCOLS {
-            response
-                .headers_mut()
-                .insert(CONNECTION, HeaderValue::from_static("close"));
-        }
-        Poll::Ready(Ok(response))
-    }
 }
 
 #[cfg(feature = "tracing")]
@@ -226,6 +285,14 @@ fn trace_http_error(ended: Result<(), Box<dyn StdError + Send + Sync>>) {
         }
     }
 }
+
+#[cfg(feature = "tracing")]
+fn trace_cut(cut: Cut) {
+    tracing::debug!(target: "graceful_tls::server", cut = cut.as_str(), "connection cut");
+}
+
+#[cfg(not(feature = "tracing"))]
+fn trace_cut(_cut: Cut) {}
 
 #[cfg(not(feature = "tracing"))]
 fn trace_http_error(_ended: Result<(), Box<dyn StdError + Send + Sync>>) {}

@@ -18,7 +18,9 @@ mod listen;
 mod listener;
 #[cfg(all(feature = "restart", unix))]
 mod notify;
+mod phase;
 mod readiness;
+mod requests;
 #[cfg(all(feature = "restart", unix))]
 mod restart;
 mod serve;

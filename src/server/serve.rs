@@ -230,6 +230,7 @@ where
             limits,
         } = self;
         let set = ConnectionSet::with_config(config).with_handshake_timeout(handshake_timeout);
+        let timeouts = limits.phase_timeouts(&config);
         let tls_acceptor = TlsAcceptor::from(offer_http_alpn(tls));
         let mut acceptor = Acceptor::new(listener, limits.max_connections, limits.max_handshakes);
         loop {
@@ -249,7 +250,9 @@ where
             let handshake = Handshaking::new(tls_acceptor.accept(tcp), handshake);
             // Refused only once a drain began, which is after this loop.
             let _ = set.spawn_lent(Some(peer), handshake, move |io, signal| {
-                with_alarm(serve_connection(io, signal, builder, service, connection))
+                with_alarm(serve_connection(
+                    io, signal, builder, service, connection, timeouts,
+                ))
             });
         }
         readiness.set_draining();

@@ -79,7 +79,7 @@ impl<F: Future> Future for FreshClock<F> {
 
 /// tokio's clock; inside a connection's future, as read once per poll of
 /// it (see [`Alarm::now`]).
-fn now() -> Instant {
+pub(super) fn now() -> Instant {
     ALARM
         .try_with(|alarm| alarm.try_borrow_mut().ok().map(|mut alarm| alarm.now()))
         .ok()
@@ -98,10 +98,7 @@ impl hyper::rt::Timer for ConnectionTimer {
     }
 
     fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(ConnectionSleep {
-            deadline: Instant::from_std(deadline),
-            own: None,
-        })
+        Box::pin(ConnectionSleep::new(Instant::from_std(deadline)))
     }
 
     fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: std::time::Instant) {
@@ -178,12 +175,28 @@ impl Alarm {
 }
 
 /// A sleep of [`ConnectionTimer`]: a deadline, checked against tokio's
-/// clock.
-struct ConnectionSleep {
+/// clock. The connection's own phase timers (`connection.rs`) use one too,
+/// inline, with its deadline moved as the phase changes.
+pub(super) struct ConnectionSleep {
     deadline: Instant,
     /// A `Sleep` of its own, when polled outside its connection's future or
     /// by another task than the one the alarm wakes.
     own: Option<Pin<Box<Sleep>>>,
+}
+
+impl ConnectionSleep {
+    /// A sleep until `deadline`.
+    pub(super) fn new(deadline: Instant) -> Self {
+        ConnectionSleep {
+            deadline,
+            own: None,
+        }
+    }
+
+    /// Moves the deadline (earlier or later).
+    pub(super) fn reset(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
 }
 
 impl Future for ConnectionSleep {
