@@ -172,6 +172,11 @@ where
         } else if let Some(cut) = watch.cut() {
             trace_cut(cut);
         }
+        // A cut the watch began with hyper's graceful shutdown (an idle
+        // connection's GOAWAY) that hyper then finished.
+        if let Some(cut) = watch.cut() {
+            view.mark_cut(cut);
+        }
         // A cut frees the place at once.
         drop(place);
     }
