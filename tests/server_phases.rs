@@ -355,42 +355,71 @@ async fn http1_idle_and_slow_later_heads_are_cut_and_named() {
     assert_eq!(report.cuts(Cut::HeaderTimeout), 1, "{report}");
 }
 
-/// Phases "awaiting the first request" and "serving", events "the peer
-/// closes" (close_notify and FIN, or a bare FIN) and "the peer resets": the
-/// connection ends at once and its place is free: with `max_connections`
-/// 1, the next client is served right after.
+/// Phases "accepted/handshaking", "awaiting the first request" and
+/// "idle", events "the peer closes" (close_notify and FIN, or a bare FIN)
+/// and "the peer resets": the connection ends at once and its place is
+/// free: with `max_connections` 1, the next client is served right after.
 #[tokio::test(start_paused = true)]
 async fn a_peer_that_leaves_frees_its_place_at_once() {
     let server = start(|serve| serve.with_max_connections(1)).await;
-    for leave in ["close_notify", "fin", "reset", "fin-after-request"] {
-        let mut tls = connect(server.addr, Version::Tls13, Some(b"http/1.1")).await;
-        if leave == "fin-after-request" {
-            send(&mut tls, GET).await;
-            read_hello(&mut tls).await;
-        }
-        match leave {
-            "close_notify" => tls.shutdown().await.expect("close_notify"),
-            "reset" => {
-                socket2::SockRef::from(tls.get_ref().0)
+    for leave in [
+        "tcp-fin",
+        "tcp-reset",
+        "close_notify",
+        "fin",
+        "reset",
+        "fin-after-request",
+        "fin-mid-request",
+    ] {
+        if let Some(how) = leave.strip_prefix("tcp-") {
+            // Before or during the handshake: a TCP connection that leaves.
+            let tcp = TcpStream::connect(server.addr).await.expect("connect");
+            if how == "reset" {
+                socket2::SockRef::from(&tcp)
                     .set_linger(Some(Duration::ZERO))
                     .expect("linger");
-                drop(tls);
             }
-            _ => drop(tls),
+            drop(tcp);
+        } else {
+            let mut tls = connect(server.addr, Version::Tls13, Some(b"http/1.1")).await;
+            if leave == "fin-after-request" {
+                send(&mut tls, GET).await;
+                read_hello(&mut tls).await;
+            }
+            if leave == "fin-mid-request" {
+                // HTTP/1.1 reads nothing while the application works: the
+                // end is seen once the response is written (3 s).
+                send(
+                    &mut tls,
+                    b"GET /slow?ms=3000 HTTP/1.1\r\nhost: localhost\r\n\r\n",
+                )
+                .await;
+            }
+            match leave {
+                "close_notify" => tls.shutdown().await.expect("close_notify"),
+                "reset" => {
+                    socket2::SockRef::from(tls.get_ref().0)
+                        .set_linger(Some(Duration::ZERO))
+                        .expect("linger");
+                    drop(tls);
+                }
+                _ => drop(tls),
+            }
         }
+        let bound = if leave == "fin-mid-request" {
+            Duration::from_secs(4)
+        } else {
+            Duration::from_secs(1)
+        };
         let began = Instant::now();
         let mut next = within(
-            Duration::from_secs(2),
+            bound + Duration::from_secs(1),
             connect(server.addr, Version::Tls13, Some(b"http/1.1")),
         )
         .await;
         send(&mut next, GET).await;
         within(Duration::from_secs(2), read_hello(&mut next)).await;
-        assert!(
-            began.elapsed() < Duration::from_secs(1),
-            "{leave}: {:?}",
-            began.elapsed()
-        );
+        assert!(began.elapsed() < bound, "{leave}: {:?}", began.elapsed());
         next.shutdown().await.expect("close_notify");
         drop(next);
     }

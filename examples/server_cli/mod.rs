@@ -32,10 +32,16 @@ pub const FLAGS: &str = "\
   --max-connections N          serve at most N connections at once; beyond,
                                clients wait in the listen queue (default
                                10000)
-  --header-read-timeout-ms N   HTTP/1.1: cut clients whose request head takes
-                               longer (slowloris; default 30000)
-  --keep-alive-timeout-ms N    HTTP/1.1: close idle keep-alive connections
-                               then; HTTP/2: ping interval (default 60000)
+  --header-read-timeout-ms N   cut clients whose first request (counted from
+                               the handshake) or HTTP/1.1 request head takes
+                               longer: silent clients, slowloris (default
+                               30000)
+  --keep-alive-timeout-ms N    close connections idle that long (HTTP/1.1
+                               keep-alive; HTTP/2 without open streams, after
+                               GOAWAY); HTTP/2 ping interval (default 60000)
+  --first-request-grace-ms N   when the drain begins, connections that have
+                               not sent their first request may still send
+                               it for N ms; it is answered (default 1000)
   --flush-timeout-ms N         Config::flush_timeout
   --peer-close-timeout-ms N    Config::peer_close_timeout
   --tls12                      allow only TLS 1.2
@@ -51,7 +57,9 @@ Prints `listening: ADDR`, `ready: pid N` once serving, `restart: handed
 over to pid N` after a handover (then drains as on SIGTERM); on SIGINT/SIGTERM `drain: begun`, then one line
 per connection the deadline cut, then `summary: connections=N [forced=K]
 OUTCOME=COUNT...` for the connections live when the drain began (and
-`accept-errors=N` if accepting failed, e.g. out of descriptors), and exits 0.";
+`accept-errors=N` if accepting failed, e.g. out of descriptors, and
+`header-timeouts=N idle-timeouts=N ping-timeouts=N` for the connections the
+timeouts cut since serving began), and exits 0.";
 
 pub struct Args {
     pub listen: Option<String>,
@@ -64,6 +72,7 @@ pub struct Args {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
     pub keep_alive_timeout: Duration,
+    pub first_request_grace: Duration,
     pub tls: TlsOptions,
 }
 
@@ -75,6 +84,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
     let mut max_connections = Serve::<()>::DEFAULT_MAX_CONNECTIONS;
     let mut header_read_timeout = Serve::<()>::DEFAULT_HEADER_READ_TIMEOUT;
     let mut keep_alive_timeout = Serve::<()>::DEFAULT_KEEP_ALIVE_TIMEOUT;
+    let mut first_request_grace = Serve::<()>::DEFAULT_FIRST_REQUEST_GRACE;
     let mut tls = TlsOptions::default();
     let (mut pid_file, mut restart_timeout) = (None, Duration::from_secs(30));
     while let Some(flag) = flags.next_flag() {
@@ -94,6 +104,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
             }
             "--header-read-timeout-ms" => header_read_timeout = flags.millis(&flag)?,
             "--keep-alive-timeout-ms" => keep_alive_timeout = flags.millis(&flag)?,
+            "--first-request-grace-ms" => first_request_grace = flags.millis(&flag)?,
             "-h" | "--help" => return Err(ArgsError::Help),
             other => return Err(ArgsError::Bad(format!("unknown argument: {other:?}"))),
         }
@@ -109,6 +120,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
         max_connections,
         header_read_timeout,
         keep_alive_timeout,
+        first_request_grace,
         tls,
     })
 }
@@ -211,6 +223,7 @@ pub fn configure<H>(serve: Serve<H>, args: &Args, shutdown: &Shutdown) -> Serve<
         .with_max_connections(args.max_connections)
         .with_header_read_timeout(args.header_read_timeout)
         .with_keep_alive_timeout(args.keep_alive_timeout)
+        .with_first_request_grace(args.first_request_grace)
         .with_drain_timeout(args.drain_timeout)
         .with_close_config(args.tls.graceful_config())
         .with_graceful_shutdown(shutdown.begin.clone().cancelled_owned())

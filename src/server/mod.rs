@@ -1,4 +1,5 @@
 #![doc = include_str!("../docs/server.md")]
+#![doc = include_str!("../docs/phases.md")]
 // Without the `axum` feature, `GracefulListener` links to docs.rs (built
 // with every feature) instead of breaking; the empty `//!` line keeps the
 // definition out of the page's last paragraph.
