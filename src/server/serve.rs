@@ -94,7 +94,9 @@ where
 /// 2. starts hyper's graceful shutdown on every connection: HTTP/1.1
 ///    finishes the response in flight with `connection: close`, HTTP/2
 ///    sends GOAWAY and lets its open streams finish; idle keep-alive
-///    connections close at once;
+///    connections close at once; connections that have not sent their
+///    first request yet (handshakes that complete during the drain among
+///    them) get the [first-request grace](Self::with_first_request_grace);
 /// 3. closes each connection when hyper is done with it: close_notify, then
 ///    a bounded wait for the client's (`peer-confirmed` when it answers);
 /// 4. at `drain_timeout`, cuts whatever still runs (long polls, SSE,
@@ -108,7 +110,9 @@ where
 /// ([`abort_on`](Self::abort_on)) fires during the drain, after forcing
 /// every connection (close_notify, within `flush_timeout`).
 ///
-/// Without a shutdown signal it serves until dropped.
+/// Without a shutdown signal it serves until dropped. Every phase of a
+/// connection is bounded while it serves: see
+/// [the phases of a served connection](super#the-phases-of-a-served-connection).
 ///
 /// # Cancellation safety
 ///
