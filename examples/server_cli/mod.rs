@@ -52,6 +52,9 @@ pub const FLAGS: &str = "\
                                ready in time, or SIGTERM during the
                                handover) gets SIGTERM, then SIGKILL after N
                                ms (default 25000)
+  --restart-probation-ms N     (feature restart) after a handover, watch the
+                               successor for N ms at least, even when the
+                               drain ended sooner (default 5000)
   --spawn-when-serving PROGRAM run PROGRAM (no arguments) as a child once
                                serving, its output on ours: what a child of
                                the server inherits (e.g. `env`)
@@ -69,6 +72,7 @@ pub struct Args {
     pub pid_file: Option<String>,
     pub restart_timeout: Duration,
     pub restart_stop_grace: Duration,
+    pub restart_probation: Duration,
     pub spawn_when_serving: Option<String>,
     pub cert: String,
     pub key: String,
@@ -91,6 +95,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
     let mut tls = TlsOptions::default();
     let (mut pid_file, mut restart_timeout) = (None, Duration::from_secs(30));
     let (mut restart_stop_grace, mut spawn_when_serving) = (Duration::from_secs(25), None);
+    let mut restart_probation = Duration::from_secs(5);
     while let Some(flag) = flags.next_flag() {
         if tls.parse(&flag, &mut flags)? {
             continue;
@@ -102,6 +107,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
             "--pid-file" => pid_file = Some(flags.value(&flag)?),
             "--restart-timeout-ms" => restart_timeout = flags.millis(&flag)?,
             "--restart-stop-grace-ms" => restart_stop_grace = flags.millis(&flag)?,
+            "--restart-probation-ms" => restart_probation = flags.millis(&flag)?,
             "--spawn-when-serving" => spawn_when_serving = Some(flags.value(&flag)?),
             "--drain-timeout-ms" => drain_timeout = flags.millis(&flag)?,
             "--handshake-timeout-ms" => handshake_timeout = flags.millis(&flag)?,
@@ -119,6 +125,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
         pid_file,
         restart_timeout,
         restart_stop_grace,
+        restart_probation,
         spawn_when_serving,
         cert: common::required(cert, "--cert")?,
         key: common::required(key, "--key")?,

@@ -52,6 +52,7 @@ pub fn watch(args: &Args, listener: &TcpListener, shutdown: &mut Shutdown) {
         .with_notifier(notifier.clone())
         .with_ready_timeout(args.restart_timeout)
         .with_stop_grace(args.restart_stop_grace)
+        .with_probation(args.restart_probation)
         .with_on_event(|event| match event {
             RestartEvent::Started { pid } => say!("restart: started pid {pid}"),
             RestartEvent::HandedOver { pid } => {

@@ -60,6 +60,11 @@ where
             Race::First(()) => return drains.finish(abort.as_mut(), began).await,
             Race::Second((_successor, seen)) => seen,
         };
+        // The successor is watched until the drains end, and for the
+        // handover's probation at least: a drain of idle connections ends
+        // at once, and a successor that dies a second after its READY=1
+        // must still find someone to serve.
+        let probation = tokio::time::sleep(handover.probation());
         // Drains until they end, or the successor dies.
         let mut lost = pin!(handover.lost_after(seen));
         tokio::select! {
@@ -70,7 +75,9 @@ where
             }
             // Stopping: no round after this one.
             _ = shutdown.as_mut() => return drains.finish(abort.as_mut(), began).await,
-            _ = drains.all_ended() => return drains.finish(abort.as_mut(), began).await,
+            _ = async { drains.all_ended().await; probation.await } => {
+                return drains.finish(abort.as_mut(), began).await
+            }
             _ = lost.as_mut() => {}
         }
         match next_listener(spare) {
@@ -120,6 +127,8 @@ impl Drop for DrainEnded {
 struct Drains {
     running: Vec<JoinHandle<DrainReport>>,
     ended: Vec<DrainReport>,
+    /// When the last drain seen to end ended.
+    last_ended: Option<Instant>,
     /// Escalates every drain to an abort: the abort signal, or dropping
     /// the server's future (as [`Serve`](super::Serve) promises).
     abort: CancellationToken,
@@ -130,6 +139,7 @@ impl Drains {
         Drains {
             running: Vec::new(),
             ended: Vec::new(),
+            last_ended: None,
             abort: CancellationToken::new(),
         }
     }
@@ -162,11 +172,13 @@ impl Drains {
             if let Ok(report) = ended {
                 self.ended.push(report);
             }
+            self.last_ended = Some(Instant::now());
         }
     }
 
     /// Waits for every drain (escalated to an abort if `abort` resolves
-    /// first), then merges the reports; `elapsed` counts from `began`.
+    /// first), then merges the reports; `elapsed` counts from `began` to
+    /// the end of the last drain.
     async fn finish<F: std::future::Future<Output = ()>>(
         &mut self,
         abort: F,
@@ -181,8 +193,8 @@ impl Drains {
         for other in reports {
             report.merge(other);
         }
-        if let Some(began) = began {
-            report.elapsed = began.elapsed();
+        if let (Some(began), Some(last)) = (began, self.last_ended) {
+            report.elapsed = last.saturating_duration_since(began);
         }
         report
     }

@@ -230,6 +230,7 @@ pub struct Restart {
     signal: SignalKind,
     ready_timeout: Duration,
     stop_grace: Duration,
+    probation: Duration,
     on_event: OnEvent,
     notifier: Notifier,
 }
@@ -242,6 +243,7 @@ impl fmt::Debug for Restart {
             .field("signal", &self.signal)
             .field("ready_timeout", &self.ready_timeout)
             .field("stop_grace", &self.stop_grace)
+            .field("probation", &self.probation)
             .finish_non_exhaustive()
     }
 }
@@ -267,6 +269,13 @@ impl Restart {
     /// long at most (plus a few seconds after SIGKILL).
     pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(25);
 
+    /// Default [`with_probation`](Self::with_probation): 5 s. Long enough
+    /// for a successor that fails on its first requests (a bad config, a
+    /// crash on start) to do so while the old process can still serve;
+    /// short enough that generations do not pile up when handovers follow
+    /// each other.
+    pub const DEFAULT_PROBATION: Duration = Duration::from_secs(5);
+
     /// A handover on SIGHUP that starts this program again (see
     /// [`this_program`]) with this process's arguments, waits 30 s for its
     /// readiness and sends no notification (set a
@@ -278,6 +287,7 @@ impl Restart {
             signal: SignalKind::hangup(),
             ready_timeout: Self::DEFAULT_READY_TIMEOUT,
             stop_grace: Self::DEFAULT_STOP_GRACE,
+            probation: Self::DEFAULT_PROBATION,
             on_event: Arc::new(|_| {}),
             notifier: Notifier::disabled(),
         }
@@ -324,6 +334,20 @@ impl Restart {
         self
     }
 
+    /// After a handover, how long the old process keeps watching the
+    /// successor (and keeps the listening socket) at least, even when its
+    /// own drain ended sooner; default
+    /// [`DEFAULT_PROBATION`](Self::DEFAULT_PROBATION). If the successor dies
+    /// (a signal, or a failure status) before the drain and the probation
+    /// both ended, [`Serve::with_handover`](super::Serve::with_handover)
+    /// accepts again. A drain of idle connections ends at once: without a
+    /// probation a successor that crashes a second after its `READY=1`
+    /// would leave nobody serving. The shutdown signal ends it at once.
+    pub fn with_probation(mut self, probation: Duration) -> Self {
+        self.probation = probation;
+        self
+    }
+
     /// Called with each [`RestartEvent`] (from the handover's task: keep it
     /// short, e.g. print a line).
     pub fn with_on_event(
@@ -366,6 +390,7 @@ impl Restart {
         let (state, receiver) = watch::channel(State::default());
         let handover = Handover {
             state: receiver,
+            probation: self.probation,
             finished: CancellationToken::new(),
             drain_ended: CancellationToken::new(),
         };
@@ -642,6 +667,7 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct Handover {
     state: watch::Receiver<State>,
+    probation: Duration,
     finished: CancellationToken,
     drain_ended: CancellationToken,
 }
@@ -723,6 +749,11 @@ impl Handover {
     /// Cancellation safe: it only waits.
     pub async fn finished(&self) {
         self.finished.cancelled().await;
+    }
+
+    /// [`Restart::with_probation`].
+    pub(super) fn probation(&self) -> Duration {
+        self.probation
     }
 
     /// The successor's pid, while one that took over serves and this

@@ -206,7 +206,10 @@ impl<H> Serve<H> {
     /// ([`Handover::handed_over`](super::Handover::handed_over)), the server
     /// stops accepting and drains, as on its shutdown signal, but keeps a
     /// duplicate of the listening socket. If the successor dies before that
-    /// drain ends ([`Handover::successor_lost`](super::Handover::successor_lost)),
+    /// drain ends, or within the restart's probation
+    /// ([`Restart::with_probation`](super::Restart::with_probation), 5 s by
+    /// default, for drains that end at once)
+    /// ([`Handover::successor_lost`](super::Handover::successor_lost)),
     /// the server accepts again on the same socket, with the same limits,
     /// while the earlier connections go on draining; a later handover
     /// drains the new ones too. Connections the successor would have taken
