@@ -1239,8 +1239,16 @@ async fn successor_dying_after_ready_loses_nothing() {
         ],
         "{messages:?}\n{transcript}"
     );
+    let slowest = tally
+        .latencies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, d)| *d)
+        .max()
+        .unwrap_or_default();
     println!(
-        "figures: {} requests answered, {} retried, {} connections, 0 lost",
+        "figures: {} requests answered, slowest once sent {slowest:?} (new connections wait in the queue while nobody accepts), {} retried, {} connections, 0 lost",
         tally.ok.load(Ordering::SeqCst),
         tally.retried.load(Ordering::SeqCst),
         tally.connections.load(Ordering::SeqCst)
