@@ -21,8 +21,13 @@ use graceful_tls_testkit::apps;
 
 const USAGE: &str = "usage: grpc_server --listen ADDR --cert CERT.pem --key KEY.pem [options]\n";
 
-#[tokio::main]
-async fn main() -> ExitCode {
+// Not `#[tokio::main]`: what a restart passes is taken from the
+// environment before the runtime's threads start (server_cli::run).
+fn main() -> ExitCode {
+    server_cli::run(serve)
+}
+
+async fn serve() -> ExitCode {
     let args = match server_cli::parse_args(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(e) => return e.exit("grpc_server", &format!("{USAGE}\n{}", server_cli::FLAGS)),

@@ -36,8 +36,13 @@ async fn answer(request: Request<Incoming>) -> Result<Response<String>, Infallib
     Ok(Response::new(HELLO.to_owned()))
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+// Not `#[tokio::main]`: what a restart passes is taken from the
+// environment before the runtime's threads start (server_cli::run).
+fn main() -> ExitCode {
+    server_cli::run(serve)
+}
+
+async fn serve() -> ExitCode {
     let args = match server_cli::parse_args(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(e) => return e.exit("hyper_server", &format!("{USAGE}\n{}", server_cli::FLAGS)),

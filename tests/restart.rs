@@ -957,3 +957,352 @@ async fn hyper_and_grpc_servers_restart_too() {
         assert_ne!(pids[0], pids[1]);
     }
 }
+
+/// Starts a copy of `axum_server` in a directory of its own, then puts
+/// `script` at the copy's path: the successor a SIGHUP starts is the
+/// script (a restart runs the file now at the program's path).
+fn start_with_successor(name: &str, script: &str, extra: &[&str], env: &[(&str, &Path)]) -> Server {
+    let dir = TempDir::new(name);
+    let copy = dir.0.join("axum_server");
+    std::fs::copy(interop::example_all_features("axum_server"), &copy).expect("copy");
+    let script_path = dir.0.join("successor");
+    std::fs::write(&script_path, script).unwrap();
+    std::fs::set_permissions(
+        &script_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let server = Server::start_with(&copy, dir, extra, env);
+    std::fs::rename(&script_path, &copy).unwrap();
+    server
+}
+
+/// The pid in the first stdout line `prefix N`.
+fn pid_after(server: &Server, prefix: &str) -> u32 {
+    server.wait_count(prefix, 1);
+    let line = &server.lines(prefix)[0];
+    line[prefix.len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"))
+}
+
+/// A unix datagram socket standing in for systemd's `NOTIFY_SOCKET`: its
+/// messages, read by a thread until `STOPPING=1` (or 30 s of silence).
+struct FakeSystemd {
+    path: PathBuf,
+    messages: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeSystemd {
+    fn bind(path: PathBuf) -> FakeSystemd {
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+        socket.set_read_timeout(Some(WAIT)).unwrap();
+        let messages = Arc::new(Mutex::new(Vec::<String>::new()));
+        let reader = {
+            let messages = Arc::clone(&messages);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = socket.recv(&mut buf) {
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let stop = text.contains("STOPPING=1");
+                    messages.lock().unwrap().push(text);
+                    if stop {
+                        return;
+                    }
+                }
+            })
+        };
+        FakeSystemd {
+            path,
+            messages,
+            reader: Some(reader),
+        }
+    }
+
+    /// Every message, once `STOPPING=1` came (bounded by the read timeout).
+    fn messages(&mut self) -> Vec<String> {
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        self.messages.lock().unwrap().clone()
+    }
+}
+
+/// Variables that pass a handover or systemd's sockets: none may reach a
+/// child of a server.
+const PASSING: &[&str] = &["LISTEN_", "GRACEFUL_TLS_", "NOTIFY_SOCKET="];
+
+/// A handover with `TMPDIR` pointing at a fresh directory leaves it empty
+/// (the readiness channel is a socket pair, not a path), and neither
+/// generation passes a handover or systemd variable to its own children:
+/// each runs `env` once serving (`--spawn-when-serving`), under a
+/// `NOTIFY_SOCKET` as systemd sets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handover_leaves_no_path_and_no_variables() {
+    let dir = TempDir::new("nopath");
+    let tmp = dir.0.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut systemd = FakeSystemd::bind(dir.0.join("notify.sock"));
+    let binary = interop::example_all_features("axum_server");
+    let notify = systemd.path.clone();
+    let server = Server::start_with(
+        &binary,
+        dir,
+        &["--spawn-when-serving", "env"],
+        &[("TMPDIR", &tmp), ("NOTIFY_SOCKET", &notify)],
+    );
+    tokio::task::block_in_place(|| {
+        server.signal("-HUP");
+        server.wait_count("restart: handed over to pid", 1);
+        server.wait_count("ready: pid", 2);
+        // Both generations' `env`.
+        server.wait_count("PATH=", 2);
+    });
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    let transcript = server.proc.transcript();
+    assert!(left.is_empty(), "{left:?} in TMPDIR\n{transcript}");
+    let env = server.proc.texts(Out::Stdout);
+    let leaked: Vec<_> = env
+        .iter()
+        .filter(|l| PASSING.iter().any(|p| l.starts_with(p)))
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:?}\n{transcript}");
+    // The successor still notifies systemd itself (STOPPING=1 on SIGTERM).
+    tokio::task::block_in_place(|| {
+        server.signal("-TERM");
+        server.wait_count("summary:", 2);
+    });
+    let messages = systemd.messages();
+    let pids = server.pids();
+    assert!(
+        messages.contains(&format!("MAINPID={}\nREADY=1\n", pids[1])),
+        "{messages:?}"
+    );
+    assert_eq!(messages.last().map(String::as_str), Some("STOPPING=1\n"));
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "{left:?} in TMPDIR");
+}
+
+/// A `READY=1` on the readiness channel from a process other than the
+/// successor (here a child of the successor, which inherited the channel)
+/// is ignored and reported: the old process keeps serving and does not
+/// drain; the successor, never ready itself, is abandoned at the timeout.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_from_another_process_is_ignored() {
+    let script = "#!/bin/bash\n\
+        echo \"successor: pid $$\"\n\
+        bash -c \"echo child: pid \\$\\$; printf 'READY=1\\n' >&$GRACEFUL_TLS_READY_FD\"\n\
+        exec sleep 60\n";
+    let server = start_with_successor(
+        "foreign",
+        script,
+        &[
+            "--restart-timeout-ms",
+            "1500",
+            "--restart-stop-grace-ms",
+            "500",
+        ],
+        &[],
+    );
+    let tally = Arc::new(Tally::default());
+    let stop = CancellationToken::new();
+    let client = tokio::spawn(h1_client(server.addr, stop.clone(), Arc::clone(&tally)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::task::block_in_place(|| {
+        server.signal("-HUP");
+        server.wait_count("restart: ignored READY=1 from pid", 1);
+    });
+    let before = tally.ok.load(Ordering::SeqCst);
+    tokio::task::block_in_place(|| server.wait_count("restart: failed", 1));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let transcript = server.proc.transcript();
+    assert!(
+        tally.ok.load(Ordering::SeqCst) > before,
+        "the old process serves on\n{transcript}"
+    );
+    let successor = pid_after(&server, "successor: pid ");
+    let child = pid_after(&server, "child: pid ");
+    let ignored = &server.lines("restart: ignored READY=1 from pid")[0];
+    assert_eq!(
+        ignored,
+        &format!("restart: ignored READY=1 from pid {child}, not the successor pid {successor}"),
+        "{transcript}"
+    );
+    assert!(
+        server.lines("restart: handed over").is_empty(),
+        "{transcript}"
+    );
+    assert!(server.lines("drain: begun").is_empty(), "{transcript}");
+    assert!(
+        server.lines("restart: failed")[0].contains("not ready"),
+        "{transcript}"
+    );
+    stop.cancel();
+    let parked = client.await.unwrap();
+    tokio::task::block_in_place(|| {
+        server.signal("-TERM");
+        server.wait_count("summary:", 1);
+    });
+    drop(parked);
+    let failures = tally.failures.lock().unwrap().clone();
+    assert!(failures.is_empty(), "failures: {failures:#?}\n{transcript}");
+}
+
+/// The successor says `READY=1`, then dies half a second later (SIGKILL,
+/// without accepting anything) while the old process drains: the old process accepts again
+/// on the same socket, says so, tells systemd `MAINPID=` its own pid, and
+/// its clients (keep-alive HTTP/1.1 and HTTP/2, reconnecting as the drain
+/// tells them) lose no request. One report covers both rounds of
+/// accepting. A later SIGHUP hands over to the real binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn successor_dying_after_ready_loses_nothing() {
+    let script = "#!/bin/bash\n\
+        echo \"successor: pid $$\"\n\
+        printf 'READY=1\\n' >&$GRACEFUL_TLS_READY_FD\n\
+        sleep 0.5\n\
+        kill -KILL $$\n";
+    let dir = TempDir::new("lost-notify");
+    let mut systemd = FakeSystemd::bind(dir.0.join("notify.sock"));
+    let notify = systemd.path.clone();
+    let server = start_with_successor("lost", script, &[], &[("NOTIFY_SOCKET", &notify)]);
+    let addr = server.addr;
+    let tally = Arc::new(Tally::default());
+    let stop = CancellationToken::new();
+    let mut clients = Vec::new();
+    for i in 0..4 {
+        let (stop, tally) = (stop.clone(), Arc::clone(&tally));
+        clients.push(tokio::spawn(async move {
+            if i < 2 {
+                h1_client(addr, stop, tally).await
+            } else {
+                h2_client(addr, stop, tally).await
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::task::block_in_place(|| {
+        server.signal("-HUP");
+        server.wait_count("restart: handed over to pid", 1);
+        server.wait_count("restart: successor pid", 1);
+    });
+    let resumed = tally.ok.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let transcript = server.proc.transcript();
+    assert!(
+        tally.ok.load(Ordering::SeqCst) > resumed,
+        "served again\n{transcript}"
+    );
+    let successor = pid_after(&server, "successor: pid ");
+    let lost = &server.lines("restart: successor pid")[0];
+    assert!(
+        lost.starts_with(&format!("restart: successor pid {successor} died"))
+            && lost.ends_with("serving again"),
+        "{transcript}"
+    );
+    stop.cancel();
+    let mut parked = Vec::new();
+    for client in clients {
+        parked.push(client.await.unwrap());
+    }
+    tokio::task::block_in_place(|| {
+        server.signal("-TERM");
+        server.wait_count("summary:", 1);
+    });
+    drop(parked);
+    let transcript = server.proc.transcript();
+    let failures = tally.failures.lock().unwrap().clone();
+    assert!(failures.is_empty(), "failures: {failures:#?}\n{transcript}");
+    // One process, one report: both rounds' connections.
+    let summaries = server.summaries();
+    assert_eq!(summaries.len(), 1, "{transcript}");
+    assert_eq!(
+        summaries[0].0,
+        tally.connections.load(Ordering::SeqCst) as usize,
+        "every connection of both rounds reported\n{transcript}"
+    );
+    let old = server.pids()[0];
+    let messages = systemd.messages();
+    let main_pids: Vec<_> = messages
+        .iter()
+        .filter(|m| m.starts_with("MAINPID="))
+        .cloned()
+        .collect();
+    assert_eq!(
+        main_pids,
+        [
+            format!("MAINPID={successor}\nREADY=1\n"),
+            format!("MAINPID={old}\nREADY=1\n")
+        ],
+        "{messages:?}\n{transcript}"
+    );
+    let slowest = tally
+        .latencies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, d)| *d)
+        .max()
+        .unwrap_or_default();
+    println!(
+        "figures: {} requests answered, slowest once sent {slowest:?} (new connections wait in the queue while nobody accepts), {} retried, {} connections, 0 lost",
+        tally.ok.load(Ordering::SeqCst),
+        tally.retried.load(Ordering::SeqCst),
+        tally.connections.load(Ordering::SeqCst)
+    );
+}
+
+/// A would-be successor that ignores SIGTERM, abandoned because the old
+/// process is stopping (SIGTERM during the handover): it is killed after
+/// the stop grace and reaped before `Handover::finished` resolves (the
+/// example prints `restart: finished` then).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_successor_is_gone_when_finished() {
+    let script = "#!/bin/sh\n\
+        echo \"successor: pid $$\"\n\
+        trap '' TERM\n\
+        exec sleep 60\n";
+    let server = start_with_successor(
+        "abandoned",
+        script,
+        &[
+            "--restart-timeout-ms",
+            "20000",
+            "--restart-stop-grace-ms",
+            "500",
+        ],
+        &[],
+    );
+    let successor = tokio::task::block_in_place(|| {
+        server.signal("-HUP");
+        pid_after(&server, "successor: pid ")
+    });
+    let started = Instant::now();
+    tokio::task::block_in_place(|| {
+        server.signal("-TERM");
+        server.wait_count("restart: finished", 1);
+    });
+    let alive = Path::new(&format!("/proc/{successor}")).exists();
+    let transcript = server.proc.transcript();
+    assert!(!alive, "successor {successor} still there\n{transcript}");
+    assert_eq!(
+        server.lines("restart: abandoned successor pid"),
+        [format!(
+            "restart: abandoned successor pid {successor} killed (SIGKILL)"
+        )],
+        "{transcript}"
+    );
+    println!(
+        "figures: abandoned successor gone {:?} after SIGTERM (grace 500 ms)",
+        started.elapsed()
+    );
+    let mut server = server;
+    assert!(
+        server.proc.wait_exit(WAIT).is_some_and(|s| s.success()),
+        "{transcript}"
+    );
+}

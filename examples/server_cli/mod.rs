@@ -3,6 +3,8 @@
 //! drains, a second aborts) and the summary line.
 #![allow(dead_code)]
 
+use std::future::Future;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,11 +52,23 @@ pub const FLAGS: &str = "\
                                at this program's path with the listening
                                socket; wait N ms for it to serve
                                (default 30000), then drain; if it fails,
-                               serve on
+                               serve on; if it dies during the drain,
+                               serve again
+  --restart-stop-grace-ms N    (feature restart) a successor abandoned (not
+                               ready in time, or SIGTERM during the
+                               handover) gets SIGTERM, then SIGKILL after N
+                               ms (default 25000)
+  --restart-probation-ms N     (feature restart) after a handover, watch the
+                               successor for N ms at least, even when the
+                               drain ended sooner (default 5000)
+  --spawn-when-serving PROGRAM run PROGRAM (no arguments) as a child once
+                               serving, its output on ours: what a child of
+                               the server inherits (e.g. `env`)
   -h, --help                   print this help
 
 Prints `listening: ADDR`, `ready: pid N` once serving, `restart: handed
-over to pid N` after a handover (then drains as on SIGTERM); on SIGINT/SIGTERM `drain: begun`, then one line
+over to pid N` after a handover (then drains as on SIGTERM; `restart:
+successor pid N died, serving again` if it dies meanwhile); on SIGINT/SIGTERM `drain: begun`, then one line
 per connection the deadline cut, then `summary: connections=N [forced=K]
 OUTCOME=COUNT...` for the connections live when the drain began (and
 `accept-errors=N` if accepting failed, e.g. out of descriptors, and
@@ -65,6 +79,9 @@ pub struct Args {
     pub listen: Option<String>,
     pub pid_file: Option<String>,
     pub restart_timeout: Duration,
+    pub restart_stop_grace: Duration,
+    pub restart_probation: Duration,
+    pub spawn_when_serving: Option<String>,
     pub cert: String,
     pub key: String,
     pub drain_timeout: Duration,
@@ -87,6 +104,8 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
     let mut first_request_grace = Serve::<()>::DEFAULT_FIRST_REQUEST_GRACE;
     let mut tls = TlsOptions::default();
     let (mut pid_file, mut restart_timeout) = (None, Duration::from_secs(30));
+    let (mut restart_stop_grace, mut spawn_when_serving) = (Duration::from_secs(25), None);
+    let mut restart_probation = Duration::from_secs(5);
     while let Some(flag) = flags.next_flag() {
         if tls.parse(&flag, &mut flags)? {
             continue;
@@ -97,6 +116,9 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
             "--key" => key = Some(flags.value(&flag)?),
             "--pid-file" => pid_file = Some(flags.value(&flag)?),
             "--restart-timeout-ms" => restart_timeout = flags.millis(&flag)?,
+            "--restart-stop-grace-ms" => restart_stop_grace = flags.millis(&flag)?,
+            "--restart-probation-ms" => restart_probation = flags.millis(&flag)?,
+            "--spawn-when-serving" => spawn_when_serving = Some(flags.value(&flag)?),
             "--drain-timeout-ms" => drain_timeout = flags.millis(&flag)?,
             "--handshake-timeout-ms" => handshake_timeout = flags.millis(&flag)?,
             "--max-connections" => {
@@ -113,6 +135,9 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
         listen,
         pid_file,
         restart_timeout,
+        restart_stop_grace,
+        restart_probation,
+        spawn_when_serving,
         cert: common::required(cert, "--cert")?,
         key: common::required(key, "--key")?,
         drain_timeout,
@@ -123,6 +148,22 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
         first_request_grace,
         tls,
     })
+}
+
+/// Runs a server example's `serve` on a multi-threaded tokio runtime (as
+/// `#[tokio::main]` would), after taking what a restart or systemd passed
+/// (feature restart): that removes variables from the environment, which
+/// must happen before the runtime's threads start (they may read it).
+pub fn run<F: Future<Output = ExitCode>>(serve: impl FnOnce() -> F) -> ExitCode {
+    #[cfg(all(feature = "restart", unix))]
+    restart::take_before_runtime();
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(serve()),
+        Err(e) => {
+            eprintln!("cannot start the tokio runtime: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// The TLS config, the bound listener and the signals, or why not.
@@ -142,6 +183,9 @@ pub async fn start(args: &Args) -> Result<(Arc<ServerConfig>, TcpListener, Shutd
     say!("ready: pid {}", std::process::id());
     #[cfg(all(feature = "restart", unix))]
     restart::ready(&shutdown);
+    if let Some(program) = &args.spawn_when_serving {
+        spawn_when_serving(program);
+    }
     Ok((tls, listener, shutdown))
 }
 
@@ -158,6 +202,16 @@ async fn listener(args: &Args) -> Result<TcpListener, String> {
         .map_err(|e| format!("cannot bind {listen}: {e}"))
 }
 
+/// Runs `program` as a child, its output on ours; reaped in the background.
+fn spawn_when_serving(program: &str) {
+    match tokio::process::Command::new(program).spawn() {
+        Ok(mut child) => {
+            tokio::spawn(async move { child.wait().await });
+        }
+        Err(e) => say!("spawn: cannot run {program}: {e}"),
+    }
+}
+
 /// Writes our pid to `path` through a temporary file and a rename, so that
 /// a reader never sees a half-written pid.
 fn write_pid_file(path: &str) -> std::io::Result<()> {
@@ -170,12 +224,16 @@ fn write_pid_file(path: &str) -> std::io::Result<()> {
 pub struct Shutdown {
     pub drain: CancellationToken,
     pub abort: CancellationToken,
-    /// Fires with `drain`, or when a restart handed over (feature restart).
+    /// Fires with `drain` (feature restart: once systemd was told
+    /// `STOPPING=1`). A restart's handover drains through
+    /// `Serve::with_handover` instead, which may serve again.
     pub begin: CancellationToken,
     #[cfg(all(feature = "restart", unix))]
     notifier: graceful_tls::server::Notifier,
     #[cfg(all(feature = "restart", unix))]
     handover: Option<graceful_tls::server::Handover>,
+    #[cfg(all(feature = "restart", unix))]
+    stop_grace: Duration,
 }
 
 impl Shutdown {
@@ -199,25 +257,39 @@ impl Shutdown {
             notifier: graceful_tls::server::Notifier::disabled(),
             #[cfg(all(feature = "restart", unix))]
             handover: None,
+            #[cfg(all(feature = "restart", unix))]
+            stop_grace: Duration::ZERO,
         })
     }
 }
 
 impl Shutdown {
-    /// After the drain: lets a handover that SIGTERM interrupted tell its
-    /// would-be successor to stop and say so (bounded: 2 s).
+    /// After the drain: lets a handover that SIGTERM interrupted stop its
+    /// would-be successor (SIGTERM, then SIGKILL after the stop grace) and
+    /// say so; bounded by the grace and a few seconds.
     pub async fn settle(&self) {
         #[cfg(all(feature = "restart", unix))]
         if let Some(handover) = &self.handover {
-            let _ = tokio::time::timeout(Duration::from_secs(2), handover.finished()).await;
+            let bound = self.stop_grace + Duration::from_secs(6);
+            if tokio::time::timeout(bound, handover.finished())
+                .await
+                .is_ok()
+            {
+                say!("restart: finished");
+            }
         }
     }
 }
 
 /// Applies the flags and the signals to a server: its limits, timeouts and
 /// close deadlines, the drain on the first signal (or a restart's
-/// handover), the abort on the second.
+/// handover, feature restart), the abort on the second.
 pub fn configure<H>(serve: Serve<H>, args: &Args, shutdown: &Shutdown) -> Serve<H> {
+    #[cfg(all(feature = "restart", unix))]
+    let serve = match &shutdown.handover {
+        Some(handover) => serve.with_handover(handover),
+        None => serve,
+    };
     serve
         .with_handshake_timeout(args.handshake_timeout)
         .with_max_connections(args.max_connections)

@@ -2,38 +2,83 @@
 //! systemd or by the previous generation, the SIGHUP handover and the
 //! systemd notifications.
 
-use graceful_tls::server::{inherited_listener, ListenError, Notifier, Restart, RestartEvent};
+use std::sync::Mutex;
+
+use graceful_tls::server::{Inherited, ListenError, Notifier, Restart, RestartEvent};
 use graceful_tls::CancellationToken;
 use tokio::net::TcpListener;
 
 use super::{Args, Shutdown};
 use crate::common::{chain, say};
 
+/// What `take_before_runtime` took, for `inherited` to use once the
+/// runtime runs.
+static TAKEN: Mutex<Option<Result<Inherited, ListenError>>> = Mutex::new(None);
+
+/// Takes the passed socket, the readiness channel and `NOTIFY_SOCKET`, and
+/// clears their variables from the environment: from `fn main()`, before
+/// the runtime's threads start.
+pub fn take_before_runtime() {
+    let taken = Inherited::take(None);
+    *TAKEN.lock().unwrap_or_else(|e| e.into_inner()) = Some(taken);
+}
+
 /// The listening socket passed to us, if any.
 pub fn inherited() -> Result<Option<TcpListener>, String> {
-    match inherited_listener(None) {
-        Ok(listener) => Ok(listener),
-        Err(e @ ListenError::OtherProcess { .. }) => {
+    let taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match taken {
+        None => Ok(None),
+        Some(Ok(mut inherited)) => inherited
+            .listener()
+            .map_err(|e| format!("cannot serve the passed socket: {e}")),
+        Some(Err(e @ (ListenError::OtherProcess { .. } | ListenError::NotOurHandover { .. }))) => {
             eprintln!("warning: {e}");
             Ok(None)
         }
-        Err(e) => Err(format!("cannot serve the passed socket: {}", chain(&e))),
+        Some(Err(e)) => Err(format!("cannot serve the passed socket: {}", chain(&e))),
     }
 }
 
-/// Starts watching for SIGHUP: a successful handover fires
-/// `shutdown.begin`; SIGTERM (`shutdown.drain`) tells systemd `STOPPING=1`.
+/// Starts watching for SIGHUP (the server drains on a handover through
+/// `Serve::with_handover`, and serves again if the successor dies during
+/// that drain); SIGTERM (`shutdown.drain`) tells systemd `STOPPING=1`.
 pub fn watch(args: &Args, listener: &TcpListener, shutdown: &mut Shutdown) {
+    // What `Inherited::take` took (NOTIFY_SOCKET is no longer in the
+    // environment).
     let notifier = Notifier::from_env();
     shutdown.notifier = notifier.clone();
+    shutdown.stop_grace = args.restart_stop_grace;
     let restart = Restart::new()
         .with_notifier(notifier.clone())
         .with_ready_timeout(args.restart_timeout)
+        .with_stop_grace(args.restart_stop_grace)
+        .with_probation(args.restart_probation)
         .with_on_event(|event| match event {
             RestartEvent::Started { pid } => say!("restart: started pid {pid}"),
-            RestartEvent::HandedOver { pid } => say!("restart: handed over to pid {pid}"),
+            RestartEvent::HandedOver { pid } => {
+                say!("restart: handed over to pid {pid}");
+                say!("drain: begun");
+            }
             RestartEvent::Failed(e) => say!("restart: failed: {}", chain(e)),
             RestartEvent::Ignored => say!("restart: signal ignored, a handover is under way"),
+            RestartEvent::ForeignReady { sender, successor } => match sender {
+                Some(sender) => say!(
+                    "restart: ignored READY=1 from pid {sender}, not the successor pid {successor}"
+                ),
+                None => say!(
+                    "restart: ignored READY=1 from an unknown process, not the successor pid {successor}"
+                ),
+            },
+            RestartEvent::SuccessorLost { pid, status } => {
+                say!("restart: successor pid {pid} died ({status}), serving again")
+            }
+            RestartEvent::SuccessorStopped { pid, killed } => {
+                let how = if *killed { "killed (SIGKILL)" } else { "exited after SIGTERM" };
+                say!("restart: abandoned successor pid {pid} {how}");
+            }
+            RestartEvent::NotifyFailed { message, source } => {
+                say!("notify: cannot send {message}: {source}")
+            }
             _ => {}
         });
     let handover = match restart.watch(listener, shutdown.drain.clone()) {
@@ -43,17 +88,15 @@ pub fn watch(args: &Args, listener: &TcpListener, shutdown: &mut Shutdown) {
             return;
         }
     };
-    shutdown.handover = Some(handover.clone());
+    shutdown.handover = Some(handover);
     // The drain begins once systemd was told why: STOPPING=1 on SIGTERM
     // (sent before the drain, so that a quick drain cannot exit first).
     shutdown.begin = CancellationToken::new();
     let (drain, begin) = (shutdown.drain.clone(), shutdown.begin.clone());
     tokio::spawn(async move {
-        tokio::select! {
-            _ = drain.cancelled() => {
-                let _ = notifier.stopping();
-            }
-            _ = handover.handed_over() => say!("drain: begun"),
+        drain.cancelled().await;
+        if let Err(e) = notifier.stopping() {
+            say!("notify: cannot send STOPPING=1: {e}");
         }
         begin.cancel();
     });

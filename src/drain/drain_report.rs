@@ -71,6 +71,33 @@ impl DrainReport {
         self.connections.iter().filter(|c| c.forced).count()
     }
 
+    /// A report of no connection (a server that accepted none).
+    #[cfg_attr(not(all(feature = "restart", unix)), allow(dead_code))]
+    pub(crate) fn empty() -> DrainReport {
+        DrainReport {
+            connections: Vec::new(),
+            refused: 0,
+            elapsed: Duration::ZERO,
+            accept_errors: 0,
+            cut_counts: BTreeMap::new(),
+        }
+    }
+
+    /// Adds `other`'s connections and counts to this report (a server
+    /// that accepted in several rounds, each drained by a set of its own);
+    /// `elapsed` becomes the longer of the two.
+    #[cfg_attr(not(all(feature = "restart", unix)), allow(dead_code))]
+    pub(crate) fn merge(&mut self, other: DrainReport) {
+        self.connections.extend(other.connections);
+        self.refused = self.refused.saturating_add(other.refused);
+        self.accept_errors = self.accept_errors.saturating_add(other.accept_errors);
+        for (cut, count) in other.cut_counts {
+            let total = self.cut_counts.entry(cut).or_default();
+            *total = total.saturating_add(count);
+        }
+        self.elapsed = self.elapsed.max(other.elapsed);
+    }
+
     fn count(&self, matches: impl Fn(&Ended) -> bool) -> usize {
         self.connections
             .iter()

@@ -23,6 +23,27 @@ pub enum ListenError {
         /// The value of `LISTEN_PID`.
         listen_pid: String,
     },
+    /// A handover's variables ([`HANDOVER_VAR`](super::HANDOVER_VAR)) name
+    /// another process than this one's parent: they leaked to a process
+    /// they were not meant for (a child of the successor, a copied
+    /// environment), or the old process died before this one started.
+    /// Nothing was taken; bind a listener of your own.
+    NotOurHandover {
+        /// The pid the handover names (the old process).
+        handover_pid: u32,
+        /// This process's parent (0 if it has none).
+        parent_pid: u32,
+    },
+    /// The handover's readiness channel
+    /// ([`READY_FD_VAR`](super::READY_FD_VAR)) is not a unix datagram
+    /// socket. The program that started this one is not a
+    /// [`Restart`](super::Restart) of this version: start it the same way.
+    BadChannel {
+        /// The fd number.
+        fd: i32,
+        /// What the check found.
+        source: io::Error,
+    },
     /// A variable is not what the protocol says (`LISTEN_FDS` and
     /// `LISTEN_FDS_FIRST_FD` are numbers, `LISTEN_PID` a pid). Fix the unit
     /// or the program that set it.
@@ -74,6 +95,14 @@ impl fmt::Display for ListenError {
                 "LISTEN_PID={listen_pid} is not this process ({}): the passed sockets are not ours, ignoring them (exec the server from its wrapper)",
                 std::process::id()
             ),
+            ListenError::NotOurHandover { handover_pid, parent_pid } => write!(
+                f,
+                "the handover variables are for a child of pid {handover_pid}, but our parent is pid {parent_pid}: ignoring them (bind a listener of our own)"
+            ),
+            ListenError::BadChannel { fd, .. } => write!(
+                f,
+                "the handover's readiness fd {fd} is not a unix datagram socket; start this program from a Restart of the same version"
+            ),
             ListenError::BadVariable { name, value } => {
                 write!(f, "{name}={value:?} is not a valid value; fix the unit or the program that set it")
             }
@@ -103,7 +132,9 @@ impl fmt::Display for ListenError {
 impl StdError for ListenError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            ListenError::NotAListener { source, .. } => Some(source),
+            ListenError::NotAListener { source, .. } | ListenError::BadChannel { source, .. } => {
+                Some(source)
+            }
             _ => None,
         }
     }
@@ -129,6 +160,22 @@ pub(crate) struct ListenVars {
 }
 
 impl ListenVars {
+    /// Sets the variables back as they were read (unset when `None`).
+    pub(crate) fn restore(&self) {
+        let vars = [
+            ("LISTEN_PID", &self.pid),
+            ("LISTEN_FDS", &self.fds),
+            ("LISTEN_FDS_FIRST_FD", &self.first_fd),
+            ("LISTEN_FDNAMES", &self.names),
+        ];
+        for (name, value) in vars {
+            match value {
+                Some(value) => std::env::set_var(name, value),
+                None => std::env::remove_var(name),
+            }
+        }
+    }
+
     pub(crate) fn from_env() -> ListenVars {
         let var = |name| std::env::var(name).ok();
         ListenVars {
@@ -233,64 +280,27 @@ impl ListenVars {
 /// - Any other error says which variable or fd is wrong; nothing panics.
 ///
 /// The socket taken is set non-blocking and close-on-exec (so that no other
-/// child inherits it); the other TCP listeners passed are closed. `LISTEN_FDS` and
-/// `LISTEN_PID` are removed from the environment (by listenfd), so that a
-/// child process does not take them for its own: call this once, early,
-/// before other threads read the environment.
+/// child inherits it); the other TCP listeners passed are closed.
 ///
 /// Must be called within a tokio runtime (the listener registers with it).
+///
+/// This is [`Inherited::take`](super::Inherited::take) followed by
+/// [`Inherited::listener`](super::Inherited::listener): it removes every
+/// passing variable (`LISTEN_*`, `NOTIFY_SOCKET`, the handover's) from the
+/// environment, and [`Notifier::from_env`](super::Notifier::from_env)
+/// returns what was taken. Called from within a multi-threaded runtime,
+/// that change races other threads' `getenv`: prefer `Inherited::take` in
+/// `fn main()`, before the runtime starts.
 pub fn inherited_listener(name: Option<&str>) -> Result<Option<TcpListener>, ListenError> {
-    let vars = ListenVars::from_env();
-    let Plan::Take { index, count } = vars.plan(name, std::process::id())? else {
-        return Ok(None);
-    };
-    let first: i32 = vars
-        .first_fd
-        .as_deref()
+    // For the error only (the variables are gone after `take`).
+    let fd = std::env::var("LISTEN_FDS_FIRST_FD")
+        .ok()
         .and_then(|f| f.trim().parse().ok())
         .unwrap_or(3);
-    let fd_of = |i: usize| first.saturating_add(i32::try_from(i).unwrap_or(i32::MAX));
-    let mut fds = listenfd::ListenFd::from_env();
-    if fds.len() != count {
-        // listenfd read the same variables: only a concurrent change of the
-        // environment gets here.
-        return Err(ListenError::BadVariable {
-            name: "LISTEN_FDS",
-            value: vars.fds.unwrap_or_default(),
-        });
-    }
-    let fd = fd_of(index);
-    let not_a_listener = |source| ListenError::NotAListener { fd, source };
-    let listener = match fds.take_tcp_listener(index) {
-        Ok(Some(listener)) => listener,
-        Ok(None) => {
-            return Err(not_a_listener(io::Error::new(
-                io::ErrorKind::NotFound,
-                "already taken",
-            )))
-        }
-        Err(e) => return Err(not_a_listener(e)),
-    };
-    match rustix::net::sockopt::socket_acceptconn(&listener) {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(not_a_listener(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the socket is not listening (no listen() call)",
-            )))
-        }
-        Err(e) => return Err(not_a_listener(e.into())),
-    }
-    // The other TCP listeners passed to us are not served: close them
-    // (take and drop). Other kinds of fds are left alone; errors about them
-    // do not matter to the one we serve.
-    for other in (0..count).filter(|&i| i != index) {
-        drop(fds.take_tcp_listener(other));
-    }
-    listener.set_nonblocking(true).map_err(not_a_listener)?;
-    TcpListener::from_std(listener)
-        .map(Some)
-        .map_err(not_a_listener)
+    let mut inherited = super::Inherited::take(name)?;
+    inherited
+        .listener()
+        .map_err(|source| ListenError::NotAListener { fd, source })
 }
 
 #[cfg(test)]

@@ -11,6 +11,10 @@
 
 mod accept;
 mod connection;
+#[cfg(all(feature = "restart", unix))]
+mod generations;
+#[cfg(all(feature = "restart", unix))]
+mod inherited;
 mod limits;
 #[cfg(all(feature = "restart", unix))]
 mod listen;
@@ -23,16 +27,20 @@ mod phase;
 mod readiness;
 mod requests;
 #[cfg(all(feature = "restart", unix))]
+mod ready_channel;
+#[cfg(all(feature = "restart", unix))]
 mod restart;
 mod serve;
 mod timer;
 
 #[cfg(all(feature = "restart", unix))]
+pub use inherited::Inherited;
+#[cfg(all(feature = "restart", unix))]
 pub use listen::{inherited_listener, ListenError};
 #[cfg(feature = "axum")]
 pub use listener::{GracefulListener, GracefulTlsStream};
 #[cfg(all(feature = "restart", unix))]
-pub use notify::{Notifier, HANDOVER_VAR, SYSTEMD_NOTIFY_SOCKET_VAR};
+pub use notify::{Notifier, HANDOVER_VAR, READY_FD_VAR};
 pub use readiness::Readiness;
 #[cfg(all(feature = "restart", unix))]
 pub use restart::{this_program, Handover, Restart, RestartError, RestartEvent};

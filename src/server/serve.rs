@@ -26,7 +26,7 @@ use crate::{Config, ConnectionSet, DrainReport};
 
 /// A shutdown or abort signal, boxed so that `Serve` keeps one type
 /// parameter.
-type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(super) type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Serves a tower service (an axum `Router`, a tonic `Routes`, a
 /// `tower::ServiceBuilder` stack) over TLS: every connection accepted from
@@ -83,6 +83,8 @@ where
         abort: Box::pin(std::future::pending()),
         readiness: Readiness::new(),
         limits,
+        #[cfg(all(feature = "restart", unix))]
+        handover: None,
     }
 }
 
@@ -136,6 +138,10 @@ pub struct Serve<H> {
     readiness: Readiness,
     /// Connection and handshake limits, HTTP timeouts (`limits.rs`).
     pub(super) limits: Limits,
+    /// The restart whose handovers drain this server, and whose lost
+    /// successors make it accept again (`generations.rs`).
+    #[cfg(all(feature = "restart", unix))]
+    handover: Option<super::Handover>,
 }
 
 impl<H> Serve<H> {
@@ -199,6 +205,40 @@ impl<H> Serve<H> {
         self
     }
 
+    /// Makes `handover`'s handovers part of this server's life (feature
+    /// `restart`, Unix): when a successor took over
+    /// ([`Handover::handed_over`](super::Handover::handed_over)), the server
+    /// stops accepting and drains, as on its shutdown signal, but keeps a
+    /// duplicate of the listening socket. If the successor dies before that
+    /// drain ends, or within the restart's probation
+    /// ([`Restart::with_probation`](super::Restart::with_probation), 5 s by
+    /// default, for drains that end at once)
+    /// ([`Handover::successor_lost`](super::Handover::successor_lost)),
+    /// the server accepts again on the same socket, with the same limits,
+    /// while the earlier connections go on draining; a later handover
+    /// drains the new ones too. Connections the successor would have taken
+    /// meanwhile wait in the socket's queue, which stays open: none is
+    /// refused. The shutdown signal ([`with_graceful_shutdown`](Self::with_graceful_shutdown))
+    /// drains everything and never accepts again; the abort signal forces
+    /// everything. The report counts every connection of every round of
+    /// accepting. When the server returns, it tells the handover
+    /// ([`Handover::drain_ended`](super::Handover::drain_ended)).
+    ///
+    /// Why here rather than in the program: accepting again needs the
+    /// listener, which the server owns, and the report has to cover the
+    /// connections of both rounds; a program could only start a second
+    /// server and merge two reports by hand.
+    ///
+    /// The connection limit applies to each round of accepting: while an
+    /// earlier round drains, the process may hold its connections plus
+    /// `max_connections` new ones.
+    #[cfg(all(feature = "restart", unix))]
+    #[cfg_attr(docsrs, doc(cfg(all(feature = "restart", unix))))]
+    pub fn with_handover(mut self, handover: &super::Handover) -> Self {
+        self.handover = Some(handover.clone());
+        self
+    }
+
     /// Tunes hyper-util's auto builder (HTTP/1.1 and HTTP/2 settings:
     /// `builder.http2().max_concurrent_streams(..)`, ...). It comes with a
     /// tokio executor and a timer set (graceful-tls' own: one alarm per
@@ -232,15 +272,86 @@ where
             mut abort,
             readiness,
             limits,
+            #[cfg(all(feature = "restart", unix))]
+            handover,
         } = self;
-        let set = ConnectionSet::with_config(config).with_handshake_timeout(handshake_timeout);
-        let timeouts = limits.phase_timeouts(&config);
-        let tls_acceptor = TlsAcceptor::from(offer_http_alpn(tls));
+        let mut accepting = Accepting {
+            tls: TlsAcceptor::from(offer_http_alpn(tls)),
+            service,
+            builder,
+            limits,
+            readiness,
+            config,
+            handshake_timeout,
+        };
+        #[cfg(all(feature = "restart", unix))]
+        if let Some(handover) = handover {
+            return super::generations::serve(
+                accepting,
+                listener,
+                shutdown,
+                abort,
+                drain_timeout,
+                handover,
+            )
+            .await;
+        }
+        let set = accepting.new_set();
+        accepting
+            .accept_until(listener, &set, shutdown.as_mut())
+            .await;
+        match race(set.drain(drain_timeout), abort.as_mut()).await {
+            Race::First(report) => report,
+            // Dropping the drain future keeps its state; abort escalates it
+            // and reports the same connections.
+            Race::Second(()) => set.abort().await,
+        }
+    }
+}
+
+/// What accepting needs, for as many rounds of accepting as a restart
+/// makes (`generations.rs`).
+pub(super) struct Accepting<H> {
+    tls: TlsAcceptor,
+    service: H,
+    builder: auto::Builder<TokioExecutor>,
+    limits: Limits,
+    pub(super) readiness: Readiness,
+    config: Config,
+    handshake_timeout: Duration,
+}
+
+impl<H, B> Accepting<H>
+where
+    H: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    H::Future: Send + 'static,
+    H::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    /// A set for one round of accepting.
+    pub(super) fn new_set(&self) -> ConnectionSet {
+        ConnectionSet::with_config(self.config).with_handshake_timeout(self.handshake_timeout)
+    }
+
+    /// Accepts from `listener` into `set` until `stop` resolves (its
+    /// output); then marks the readiness as draining, closes `listener`
+    /// and notes the accept errors in `set`'s report.
+    // `&mut self`: `H` is `Send`, not `Sync`, and the future must be `Send`.
+    pub(super) async fn accept_until<F: Future + ?Sized>(
+        &mut self,
+        listener: TcpListener,
+        set: &ConnectionSet,
+        mut stop: Pin<&mut F>,
+    ) -> F::Output {
+        let limits = self.limits;
+        let timeouts = limits.phase_timeouts(&self.config);
         let mut acceptor = Acceptor::new(listener, limits.max_connections, limits.max_handshakes);
-        loop {
+        let why = loop {
             // Biased towards the signal: no connection is accepted after it.
-            let admitted = match race(shutdown.as_mut(), acceptor.next()).await {
-                Race::First(()) => break,
+            let admitted = match race(stop.as_mut(), acceptor.next()).await {
+                Race::First(why) => break why,
                 Race::Second(admitted) => admitted,
             };
             let Admitted {
@@ -250,26 +361,21 @@ where
                 handshake,
             } = admitted;
             let _ = tcp.set_nodelay(true);
-            let (builder, service) = (builder.clone(), service.clone());
-            let handshake = Handshaking::new(tls_acceptor.accept(tcp), handshake);
+            let (builder, service) = (self.builder.clone(), self.service.clone());
+            let handshake = Handshaking::new(self.tls.accept(tcp), handshake);
             // Refused only once a drain began, which is after this loop.
             let _ = set.spawn_lent(Some(peer), handshake, move |io, signal| {
                 with_alarm(serve_connection(
                     io, signal, builder, service, connection, timeouts,
                 ))
             });
-        }
-        readiness.set_draining();
+        };
+        self.readiness.set_draining();
         let accept_errors = acceptor.errors();
         drop(acceptor);
         // The drain's report and its `tracing` summary carry them.
         set.note_accept_errors(accept_errors);
-        match race(set.drain(drain_timeout), abort.as_mut()).await {
-            Race::First(report) => report,
-            // Dropping the drain future keeps its state; abort escalates it
-            // and reports the same connections.
-            Race::Second(()) => set.abort().await,
-        }
+        why
     }
 }
 
