@@ -25,9 +25,9 @@ mod listener;
 mod notify;
 mod phase;
 mod readiness;
-mod requests;
 #[cfg(all(feature = "restart", unix))]
 mod ready_channel;
+mod requests;
 #[cfg(all(feature = "restart", unix))]
 mod restart;
 mod serve;
