@@ -23,11 +23,20 @@ use crate::{CloseOutcome, Error};
 #[non_exhaustive]
 pub enum Ended {
     /// The connection was closed: close_notify was sent (or, for
-    /// `FlushTimeout`, could not be flushed in time) and the transport shut
-    /// down. The outcome says what the peer did.
+    /// `FlushTimeout`, could not be flushed in time; for
+    /// `PeerClosedAndLeft`, the peer had closed its socket after its own
+    /// close_notify) and the transport shut down. The outcome says what the
+    /// peer did.
     Closed(CloseOutcome),
     /// The connection failed (reset, TLS error) before or while closing; no
     /// close_notify could be delivered.
+    ///
+    /// A reset under our close_notify after the peer's close_notify was
+    /// read is not a failure: the peer closed and left, reported as
+    /// `Closed(`[`CloseOutcome::PeerClosedAndLeft`]`)`
+    /// (`peer-closed-and-left`). Reported here, as `transport-error`, is a
+    /// reset before the peer's close_notify was read (or after a
+    /// truncation), and, as `tls-error`, every TLS error.
     Failed(Error),
     /// The TLS handshake failed; there was no TLS session to close.
     HandshakeFailed(Arc<dyn StdError + Send + Sync + 'static>),

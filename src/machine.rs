@@ -29,7 +29,7 @@
 //! testkit's `machine_graph` module explores the reachable states): the
 //! repository's `docs/state.dot` and its picture `docs/state.svg` (a test
 //! fails when the DOT file drifts), and the full read × write table,
-//! snapshot-tested in `docs/transitions.txt` (510 state × event pairs, each
+//! snapshot-tested in `docs/transitions.txt` (530 state × event pairs, each
 //! kept by the `machine` fuzz target's corpus). `CONTRIBUTING.md` says how
 //! to regenerate them. In short:
 //!
@@ -41,9 +41,18 @@
 //!          └─TlsError/TransportError─▶ Failed      (final)
 //!
 //! write: Open ──Close──▶ Flushing ──Flushed──▶ AwaitingPeer ──PeerCloseNotify──▶ ShuttingDown(o) ──ShutdownDone/Deadline──▶ Closed(o)
-//!                          │  └──Flushed (peer already closed / no wait)──────────────────▶ ShuttingDown(o)
+//!                          │  ├──Flushed (peer already closed / no wait)──────────────────▶ ShuttingDown(o)
+//!                          │  └──TransportError (peer's close_notify already read)──▶ Closed(PeerClosedAndLeft)
 //!                          └──Deadline──▶ ShuttingDown(FlushTimeout)
 //! ```
+//!
+//! A transport error while our close_notify is flushed, after the peer's
+//! close_notify was read, is no failure: the peer said it was done and
+//! closed its socket without waiting for our answer (hyper's HTTP/2 client
+//! does so as soon as GOAWAY leaves it idle), so our write met a reset.
+//! The close ends as [`CloseOutcome::PeerClosedAndLeft`] and the read
+//! direction stays `CloseNotify`. The same error before the peer's
+//! close_notify, or a TLS error at any point, is a failure as before.
 //!
 //! A close that must not wait for the peer (`Close { await_peer: false }`:
 //! `poll_shutdown`, a drop, a drain's deadline) also cuts short a wait that
@@ -55,9 +64,10 @@
 //! reads from waiting on the transport, and a later [`Event::Close`] still
 //! reads the peer's end, so it can become `CloseNotify` or `AbruptEof`.
 //! `CloseNotify` and `AbruptEof` never change except to `Failed`: a fatal
-//! error (say, a reset while we write our close_notify) ends the whole
-//! connection, and every later read reports it. `Failed` never changes. The
-//! fuzz target `machine` checks exactly this.
+//! error (say, a reset while we write our close_notify after the peer's
+//! transport ended without one) ends the whole connection, and every later
+//! read reports it. `Failed` never changes. The fuzz target `machine`
+//! checks exactly this.
 //!
 //! The full transition graph (`docs/state.svg`) and the table of every
 //! reachable state × event (`docs/transitions.txt`) are derived from
@@ -89,7 +99,10 @@ pub enum ReadState {
     /// The peer's close_notify arrived after all of its plaintext.
     ///
     /// Next: report [`ReadOutcome::CloseNotify`] for every read. Writing is
-    /// still allowed until we close (TLS 1.3 half-close).
+    /// still allowed until we close (TLS 1.3 half-close). A transport error
+    /// while our close_notify is flushed leaves it so (the close ends as
+    /// [`CloseOutcome::PeerClosedAndLeft`]); any other error makes it
+    /// `Failed`.
     ///
     /// [`ReadOutcome::CloseNotify`]: crate::ReadOutcome::CloseNotify
     CloseNotify,
@@ -119,8 +132,11 @@ pub enum WriteState {
     /// close_notify is due behind any pending plaintext.
     ///
     /// Next: send close_notify and flush the TLS stream
-    /// ([`CloseStep::Flush`]); feed [`Event::Flushed`] when done or
-    /// [`Event::Deadline`] when the flush deadline ([`Timer::Flush`]) passes.
+    /// ([`CloseStep::Flush`]); feed [`Event::Flushed`] when done,
+    /// [`Event::Deadline`] when the flush deadline ([`Timer::Flush`]) passes,
+    /// or the error's event when the flush fails (after the peer's
+    /// close_notify, a transport error ends the close as
+    /// [`CloseOutcome::PeerClosedAndLeft`] rather than failing it).
     Flushing {
         /// Whether the close waits for the peer's close_notify afterwards.
         await_peer: bool,
@@ -154,7 +170,10 @@ pub enum Event {
     PeerCloseNotify,
     /// The TLS layer reports a transport EOF without close_notify.
     TransportEof,
-    /// The transport failed (reset, broken pipe, ...).
+    /// The transport failed (reset, broken pipe, ...). After the peer's
+    /// close_notify, while ours is flushed, it ends the close as
+    /// [`CloseOutcome::PeerClosedAndLeft`]; otherwise it fails the
+    /// connection.
     TransportError,
     /// The TLS layer failed: invalid records or a fatal alert from the peer.
     TlsError,
@@ -321,6 +340,17 @@ impl Machine {
                     other => other,
                 };
                 (R::AbruptEof, write)
+            }
+            // The peer sent close_notify and closed its socket without
+            // waiting for ours, which then met a reset: the peer's own
+            // clean end, not a failure. Decided by the state (the peer's
+            // close_notify was read, ours was being flushed), never by the
+            // error: a TLS error, or a transport error before the peer's
+            // close_notify, still fails.
+            Event::TransportError
+                if read == R::CloseNotify && matches!(write, W::Flushing { .. }) =>
+            {
+                (read, W::Closed(CloseOutcome::PeerClosedAndLeft))
             }
             Event::TransportError | Event::TlsError => {
                 let write = match write {

@@ -17,7 +17,10 @@ use std::fmt;
 ///   [`close`](crate::GracefulStream::close) has read the peer's end of the
 ///   connection (waiting for the peer's close_notify reads it);
 /// * any outcome becomes an error when a fatal error later ends the whole
-///   connection (say, a reset while our close_notify is written).
+///   connection (say, a reset while our close_notify is written after a
+///   truncation). `CloseNotify` stays when that error is the transport
+///   failing under our answering close_notify: the peer closed and left,
+///   which the close reports as [`CloseOutcome::PeerClosedAndLeft`].
 ///
 /// Plaintext that the TLS layer had already decrypted is returned as `Data`
 /// before `Cancelled`, and before an error, so nothing received is lost.
@@ -77,7 +80,8 @@ impl fmt::Display for ReadOutcome {
 /// How a close ended, from [`GracefulStream::close`](crate::GracefulStream::close).
 ///
 /// Failures (a reset, a TLS error) are reported as [`Error`](crate::Error)
-/// instead. Which peer behaviour leads to which outcome, next to what reads
+/// instead, except a reset under our close_notify after the peer's had
+/// arrived: the peer closed and left ([`PeerClosedAndLeft`](Self::PeerClosedAndLeft)). Which peer behaviour leads to which outcome, next to what reads
 /// report: [how each end is reported](crate::GracefulStream#how-each-end-is-reported);
 /// the deadlines behind `PeerTimeout` and `FlushTimeout`:
 /// [`Config`](crate::Config).
@@ -91,6 +95,20 @@ pub enum CloseOutcome {
     /// began closing, or while our flush was still running); we answered
     /// with ours.
     PeerClosedFirst,
+    /// The peer's close_notify arrived, then the peer closed its socket
+    /// without waiting for ours: writing our close_notify (and any
+    /// plaintext still queued with it) failed on the transport, a reset or
+    /// a broken pipe. Our close_notify was not delivered. A clean end on the
+    /// peer's side, not a failure: hyper's HTTP/2 client closes this way as
+    /// soon as GOAWAY leaves it idle (and a curl or browser that closes
+    /// after its close_notify does too).
+    ///
+    /// Decided by state: the peer's close_notify had been read when the
+    /// transport failed under ours. The same transport error before the
+    /// peer's close_notify is [`Error::Transport`](crate::Error::Transport)
+    /// (`transport-error`), and a TLS error is always
+    /// [`Error::Tls`](crate::Error::Tls).
+    PeerClosedAndLeft,
     /// We sent close_notify and did not wait for the peer's: either
     /// `peer_close_timeout` is zero, or the close was one that never waits
     /// (`poll_shutdown`, a drop's background finish, a
@@ -114,8 +132,8 @@ impl CloseOutcome {
     // Built by following `after`, whose exhaustive `match` makes a new
     // variant a compile error until it is placed in the chain; a wrong length
     // fails to compile too.
-    pub const ALL: [CloseOutcome; 6] = {
-        let mut all = [CloseOutcome::PeerConfirmed; 6];
+    pub const ALL: [CloseOutcome; 7] = {
+        let mut all = [CloseOutcome::PeerConfirmed; 7];
         let mut i = 1;
         while i < all.len() {
             all[i] = match all[i - 1].after() {
@@ -135,7 +153,8 @@ impl CloseOutcome {
     const fn after(self) -> Option<CloseOutcome> {
         match self {
             CloseOutcome::PeerConfirmed => Some(CloseOutcome::PeerClosedFirst),
-            CloseOutcome::PeerClosedFirst => Some(CloseOutcome::NotAwaited),
+            CloseOutcome::PeerClosedFirst => Some(CloseOutcome::PeerClosedAndLeft),
+            CloseOutcome::PeerClosedAndLeft => Some(CloseOutcome::NotAwaited),
             CloseOutcome::NotAwaited => Some(CloseOutcome::PeerTimeout),
             CloseOutcome::PeerTimeout => Some(CloseOutcome::PeerEof),
             CloseOutcome::PeerEof => Some(CloseOutcome::FlushTimeout),
@@ -149,6 +168,7 @@ impl CloseOutcome {
         match self {
             CloseOutcome::PeerConfirmed => "peer-confirmed",
             CloseOutcome::PeerClosedFirst => "peer-closed-first",
+            CloseOutcome::PeerClosedAndLeft => "peer-closed-and-left",
             CloseOutcome::NotAwaited => "not-awaited",
             CloseOutcome::PeerTimeout => "peer-timeout",
             CloseOutcome::PeerEof => "peer-eof",
@@ -156,9 +176,14 @@ impl CloseOutcome {
         }
     }
 
-    /// Whether our close_notify was fully handed to the transport.
+    /// Whether our close_notify was fully handed to the transport: not for
+    /// `FlushTimeout` (the peer stopped reading) and `PeerClosedAndLeft`
+    /// (the peer had gone).
     pub const fn close_notify_flushed(&self) -> bool {
-        !matches!(self, CloseOutcome::FlushTimeout)
+        !matches!(
+            self,
+            CloseOutcome::FlushTimeout | CloseOutcome::PeerClosedAndLeft
+        )
     }
 }
 

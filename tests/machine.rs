@@ -161,7 +161,7 @@ fn outcomes_of_the_main_paths() {
     use CloseOutcome as O;
     use Event as E;
     let close = E::Close { await_peer: true };
-    let cases: [(&[Event], WriteState); 8] = [
+    let cases: [(&[Event], WriteState); 15] = [
         (
             &[close, E::Flushed, E::PeerCloseNotify, E::ShutdownDone],
             WriteState::Closed(O::PeerConfirmed),
@@ -191,10 +191,67 @@ fn outcomes_of_the_main_paths() {
             WriteState::Closed(O::FlushTimeout),
         ),
         (&[E::TlsError, close], WriteState::Failed),
+        // The peer closed and left: its close_notify was read, then the
+        // transport failed under ours.
+        (
+            &[E::PeerCloseNotify, close, E::TransportError],
+            WriteState::Closed(O::PeerClosedAndLeft),
+        ),
+        (
+            &[
+                E::PeerCloseNotify,
+                E::Close { await_peer: false },
+                E::TransportError,
+            ],
+            WriteState::Closed(O::PeerClosedAndLeft),
+        ),
+        // The same error before the peer's close_notify, after a
+        // truncation, or a TLS error: failures.
+        (&[close, E::TransportError], WriteState::Failed),
+        (
+            &[E::TransportEof, close, E::TransportError],
+            WriteState::Failed,
+        ),
+        (
+            &[E::PeerCloseNotify, close, E::TlsError],
+            WriteState::Failed,
+        ),
+        (
+            &[E::PeerCloseNotify, E::TransportError, close],
+            WriteState::Failed,
+        ),
+        // Once our close_notify is flushed, the outcome is decided.
+        (
+            &[E::PeerCloseNotify, close, E::Flushed, E::TransportError],
+            WriteState::Closed(O::PeerClosedFirst),
+        ),
     ];
     for (events, expected) in cases {
         assert_eq!(run(events), expected, "{events:?}");
     }
+}
+
+/// The peer closed and left: the read direction keeps its clean end (reads
+/// go on reporting `CloseNotify`), and the close is over, with no
+/// close_notify flushed.
+#[test]
+fn peer_closed_and_left_keeps_the_clean_read_end() {
+    let mut m = Machine::new();
+    for e in [
+        Event::PeerCloseNotify,
+        Event::Close { await_peer: true },
+        Event::TransportError,
+    ] {
+        m.handle(e);
+    }
+    assert_eq!(m.read_state(), ReadState::CloseNotify);
+    assert_eq!(m.read_gate(), ReadGate::CloseNotify);
+    assert_eq!(
+        m.close_step(),
+        Some(CloseStep::Done(CloseOutcome::PeerClosedAndLeft))
+    );
+    assert!(m.is_final());
+    assert!(!CloseOutcome::PeerClosedAndLeft.close_notify_flushed());
 }
 
 #[test]

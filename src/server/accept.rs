@@ -9,7 +9,9 @@
 //! [`ACCEPT_ERROR_PAUSE`]: retrying at once would spin on the same error,
 //! since the connection that triggered it stays in the kernel's queue until
 //! a descriptor frees up. Both kinds are counted and traced. Decided by
-//! [`io::ErrorKind`], never by the message.
+//! [`io::ErrorKind`], and by errno where std has no kind for the error
+//! (`EPROTO`, `EHOSTDOWN`, `ENONET`...: see `is_connection_errno`), never by
+//! the message.
 
 use std::future::Future;
 use std::io;
@@ -157,9 +159,13 @@ fn clamp_permits(limit: usize) -> usize {
 /// took it, a firewall refused it, its network went away, a signal
 /// interrupted the call): accept the next one at once. Any other error (out
 /// of file descriptors or memory...) pauses accepting for a moment.
-/// Decided by kind (Linux's accept(2) lists the errors to retry).
+///
+/// Decided by [`io::ErrorKind`] where std names the error, and by errno
+/// ([`is_connection_errno`]) where it does not: std maps several of the
+/// errors Linux's accept(2) says to retry to `ErrorKind::Uncategorized`,
+/// which no stable code can match.
 fn is_connection_error(e: &io::Error) -> bool {
-    matches!(
+    let by_kind = matches!(
         e.kind(),
         io::ErrorKind::ConnectionRefused
             | io::ErrorKind::ConnectionAborted
@@ -170,7 +176,42 @@ fn is_connection_error(e: &io::Error) -> bool {
             | io::ErrorKind::NetworkDown
             | io::ErrorKind::NetworkUnreachable
             | io::ErrorKind::HostUnreachable
+    );
+    by_kind || e.raw_os_error().is_some_and(is_connection_errno)
+}
+
+/// The errors Linux's accept(2) says to treat like `EAGAIN` ("Linux
+/// accept() passes already-pending network errors on the new socket as an
+/// error code from accept(). [...] for reliable operation the application
+/// should detect the network errors defined for the protocol after accept()
+/// and treat them like EAGAIN by retrying": `ENETDOWN`, `EPROTO`,
+/// `ENOPROTOOPT`, `EHOSTDOWN`, `ENONET`, `EHOSTUNREACH`, `EOPNOTSUPP`,
+/// `ENETUNREACH`), plus the ones it lists for one connection: `ECONNABORTED`,
+/// `EPERM` (a firewall rule) and `EINTR`. By number from `libc`, whose
+/// constants follow each architecture (MIPS numbers them differently).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn is_connection_errno(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::ENETDOWN
+            | libc::EPROTO
+            | libc::ENOPROTOOPT
+            | libc::EHOSTDOWN
+            | libc::ENONET
+            | libc::EHOSTUNREACH
+            | libc::EOPNOTSUPP
+            | libc::ENETUNREACH
+            | libc::ECONNABORTED
+            | libc::EPERM
+            | libc::EINTR
     )
+}
+
+/// Elsewhere std's kinds cover the errors accept(2) documents for one
+/// connection (`ECONNABORTED`, `EINTR`, Windows' `WSAECONNRESET`...).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn is_connection_errno(_errno: i32) -> bool {
+    false
 }
 
 /// Traces an accept error (a `debug` event for one connection's, a `warn`
@@ -197,3 +238,90 @@ fn trace_accept_error(e: &io::Error, one_connection: bool, total: u64) {
 
 #[cfg(not(feature = "tracing"))]
 fn trace_accept_error(_e: &io::Error, _one_connection: bool, _total: u64) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every errno Linux's accept(2) says to retry at once, by number: std
+    /// gives several of them no kind of their own.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn linux_retry_errnos_are_about_one_connection() {
+        for (name, errno) in [
+            ("ENETDOWN", libc::ENETDOWN),
+            ("EPROTO", libc::EPROTO),
+            ("ENOPROTOOPT", libc::ENOPROTOOPT),
+            ("EHOSTDOWN", libc::EHOSTDOWN),
+            ("ENONET", libc::ENONET),
+            ("EHOSTUNREACH", libc::EHOSTUNREACH),
+            ("EOPNOTSUPP", libc::EOPNOTSUPP),
+            ("ENETUNREACH", libc::ENETUNREACH),
+            ("ECONNABORTED", libc::ECONNABORTED),
+            ("EPERM", libc::EPERM),
+            ("EINTR", libc::EINTR),
+        ] {
+            let e = io::Error::from_raw_os_error(errno);
+            assert!(is_connection_error(&e), "{name} ({errno}, {e:?}) pauses");
+        }
+    }
+
+    /// Out of descriptors or memory, and errors that are not the socket's
+    /// at all: the same error would come back at once, so accepting pauses.
+    #[cfg(unix)]
+    #[test]
+    fn resource_errnos_pause() {
+        for (name, errno) in [
+            ("EMFILE", libc::EMFILE),
+            ("ENFILE", libc::ENFILE),
+            ("ENOBUFS", libc::ENOBUFS),
+            ("ENOMEM", libc::ENOMEM),
+            ("EBADF", libc::EBADF),
+            ("EINVAL", libc::EINVAL),
+            ("ENOTSOCK", libc::ENOTSOCK),
+            ("EFAULT", libc::EFAULT),
+        ] {
+            let e = io::Error::from_raw_os_error(errno);
+            assert!(
+                !is_connection_error(&e),
+                "{name} ({errno}, {e:?}) retried at once"
+            );
+        }
+    }
+
+    /// Errors without an errno (a wrapped listener's) go by kind alone.
+    #[test]
+    fn kinds_without_errno() {
+        for kind in [
+            io::ErrorKind::ConnectionAborted,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::Interrupted,
+            io::ErrorKind::PermissionDenied,
+            io::ErrorKind::NetworkDown,
+            io::ErrorKind::HostUnreachable,
+        ] {
+            assert!(is_connection_error(&io::Error::from(kind)), "{kind:?}");
+        }
+        for kind in [io::ErrorKind::OutOfMemory, io::ErrorKind::Other] {
+            assert!(!is_connection_error(&io::Error::from(kind)), "{kind:?}");
+        }
+        assert!(!is_connection_error(&io::Error::other("anything")));
+    }
+
+    /// The error's effect: one connection's error does not pause, any other
+    /// does, and both are counted.
+    #[cfg(unix)]
+    #[test]
+    fn accept_failed_counts_both() {
+        let mut errors = 0;
+        assert!(!accept_failed(
+            &io::Error::from_raw_os_error(libc::ECONNABORTED),
+            &mut errors
+        ));
+        assert!(accept_failed(
+            &io::Error::from_raw_os_error(libc::EMFILE),
+            &mut errors
+        ));
+        assert_eq!(errors, 2);
+    }
+}

@@ -114,6 +114,9 @@ impl<S: TlsBackend> GracefulStream<S> {
                 CloseStep::Failed => return Poll::Ready(Err(self.stored_error())),
                 CloseStep::Flush => match self.get_mut().poll_close_notify(cx) {
                     Poll::Ready(Ok(())) => Poll::Ready(Some(Event::Flushed)),
+                    // The machine fails the close, or (a transport error
+                    // after the peer's close_notify) ends it as
+                    // `PeerClosedAndLeft`; the next turn reports either.
                     Poll::Ready(Err(e)) => {
                         self.fail(e);
                         Poll::Ready(None)

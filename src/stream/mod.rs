@@ -5,7 +5,7 @@ use std::fmt;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{ErrorClass, HandshakeKind, TlsBackend, TlsVersion};
-use crate::machine::{Event, Machine};
+use crate::machine::{Event, Machine, ReadState, WriteState};
 use crate::{Config, Ended, Error, Stats};
 use close::StepDeadline;
 use watch::CancelWatch;
@@ -155,7 +155,10 @@ impl<S: TlsBackend> GracefulStream<S> {
     }
 
     /// Records a failure from the TLS stream: decides TLS vs transport by the
-    /// backend's type check, moves the machine to `Failed`, keeps the error.
+    /// backend's type check and feeds it to the machine, which fails the
+    /// connection (the error is kept and reported), or, for a transport
+    /// error under our close_notify after the peer's, ends the close as
+    /// `PeerClosedAndLeft` (nothing failed: the error is only returned).
     fn fail(&mut self, error: std::io::Error) -> Error {
         let class = self.get_ref().classify_error(&error);
         self.fail_as(class, error)
@@ -178,6 +181,15 @@ impl<S: TlsBackend> GracefulStream<S> {
             )
         };
         self.core.machine.handle(event);
+        // The machine decides whether the error failed the connection; when
+        // it ended the close instead (the peer closed and left), the close
+        // step reports that outcome, and reads and writes go on answering
+        // as after any close.
+        let machine = self.core.machine;
+        if machine.read_state() != ReadState::Failed && machine.write_state() != WriteState::Failed
+        {
+            return error;
+        }
         if self.core.error.is_none() {
             self.core.error = Some(error);
         }

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use graceful_tls::machine::WriteState;
-use graceful_tls::{CloseOutcome, Error};
+use graceful_tls::{CloseOutcome, Error, ReadOutcome};
 use rustls::AlertDescription;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::hostile::{
@@ -214,5 +214,120 @@ async fn vanished_peer_costs_exactly_two_flush_timeouts() {
             Duration::from_millis(1000),
             "{side:?} {version:?}"
         );
+    }
+}
+
+/// Records how the stream ended, as its `on_end` hooks (and so drains and
+/// `serve`'s reports) see it.
+fn ended_name(ours: &mut crate::hostile::Ours) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let name = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = name.clone();
+    ours.on_end(move |ended, _| *sink.lock().unwrap() = ended.as_str().to_owned());
+    name
+}
+
+/// The peer sends close_notify, which we read, then closes its socket
+/// without waiting for ours (hyper's HTTP/2 client after GOAWAY): the RST
+/// meets our close_notify's flush. The close ends `PeerClosedAndLeft` at
+/// that instant, reported `peer-closed-and-left`, not `transport-error`;
+/// reads keep reporting the peer's clean end, writes are refused as after
+/// any close, and `poll_shutdown` succeeds.
+#[tokio::test(start_paused = true)]
+async fn reset_after_the_peers_close_notify_is_peer_closed_and_left() {
+    for (side, version) in cases() {
+        for shutdown in [false, true] {
+            let ctx = format!("{side:?} {version:?} shutdown={shutdown}");
+            let mut w = wired(side, version, 1024).await;
+            let mut ours = wrap(w.ours, config(500, 1000));
+            let ended = ended_name(&mut ours);
+            crate::hostile::peer_close_notify(&mut w.peer).await;
+            let mut buf = [0u8; 64];
+            assert_eq!(
+                ours.read_outcome(&mut buf).await.unwrap(),
+                ReadOutcome::CloseNotify,
+                "{ctx}"
+            );
+            fill(&mut ours).await;
+            let started = Instant::now();
+            let tap = w.our_tap.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(120)).await;
+                tap.reset();
+            });
+            if shutdown {
+                ours.shutdown().await.expect(&ctx);
+                assert_eq!(
+                    ours.close().await.unwrap(),
+                    CloseOutcome::PeerClosedAndLeft,
+                    "{ctx}"
+                );
+            } else {
+                assert_eq!(close_until_pending(&mut ours).await, FLUSHING, "{ctx}");
+                assert_eq!(
+                    ours.close().await.unwrap(),
+                    CloseOutcome::PeerClosedAndLeft,
+                    "{ctx}"
+                );
+            }
+            assert_eq!(started.elapsed(), Duration::from_millis(120), "{ctx}");
+            assert_eq!(*ended.lock().unwrap(), "peer-closed-and-left", "{ctx}");
+            assert_eq!(
+                ours.state().write_state(),
+                WriteState::Closed(CloseOutcome::PeerClosedAndLeft),
+                "{ctx}"
+            );
+            assert_eq!(
+                ours.read_outcome(&mut buf).await.unwrap(),
+                ReadOutcome::CloseNotify,
+                "{ctx}: the read direction keeps its clean end"
+            );
+            assert!(
+                matches!(ours.write(b"late").await, Err(e) if matches!(Error::from_io(&e), Some(Error::Closed))),
+                "{ctx}"
+            );
+            ours.flush().await.expect("nothing left to flush");
+            assert_eq!(
+                ours.close().await.unwrap(),
+                CloseOutcome::PeerClosedAndLeft,
+                "{ctx}: idempotent"
+            );
+        }
+    }
+}
+
+/// The same RST under our close_notify's flush, but without the peer's
+/// close_notify read first: the peer sent none, it sent one we had not read
+/// yet (still in the transport: decided by state, not by what is on the
+/// wire), or its transport ended without one. Each is a transport error,
+/// reported `transport-error`, as before.
+#[tokio::test(start_paused = true)]
+async fn reset_without_the_peers_close_notify_read_is_a_transport_error() {
+    for (side, version) in cases() {
+        for peer_did in ["nothing", "close_notify unread", "FIN"] {
+            let ctx = format!("{side:?} {version:?} peer: {peer_did}");
+            let mut w = wired(side, version, 1024).await;
+            let mut ours = wrap(w.ours, config(500, 1000));
+            let ended = ended_name(&mut ours);
+            match peer_did {
+                "close_notify unread" => crate::hostile::peer_close_notify(&mut w.peer).await,
+                "FIN" => {
+                    truncate(&mut w.peer).await;
+                    let mut buf = [0u8; 64];
+                    assert_eq!(
+                        ours.read_outcome(&mut buf).await.unwrap(),
+                        ReadOutcome::AbruptEof,
+                        "{ctx}"
+                    );
+                }
+                _ => {}
+            }
+            fill(&mut ours).await;
+            assert_eq!(close_until_pending(&mut ours).await, FLUSHING, "{ctx}");
+            w.our_tap.reset();
+            let err = ours.close().await.unwrap_err();
+            assert!(err.is_reset(), "{ctx}: {err:?}");
+            assert_eq!(*ended.lock().unwrap(), "transport-error", "{ctx}");
+            assert_eq!(ours.state().write_state(), WriteState::Failed, "{ctx}");
+        }
     }
 }

@@ -80,3 +80,43 @@ async fn close_notify_split_across_segments_is_close_notify() {
         peer.stop();
     }
 }
+
+/// The kernel's own reset after the peer's close_notify: the peer sends
+/// close_notify, we read it, then it closes its socket with our data
+/// unread (its kernel sends RST) without waiting for ours. Our close_notify
+/// then meets the reset: `PeerClosedAndLeft`, not a transport error.
+#[tokio::test]
+async fn kernel_reset_after_the_peers_close_notify_is_peer_closed_and_left() {
+    for version in VERSIONS {
+        let (tls, peer) = connect(version, Act::CloseNotifyThenLeave).await;
+        let mut ours =
+            GracefulStream::with_config(tls, CancellationToken::new(), config(2000, 1000));
+        // Bytes the peer never reads: its close turns into an RST.
+        ours.write_all(&[0x42; 4096]).await.unwrap();
+        ours.flush().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let end = tokio::time::timeout(SLACK, ours.read_outcome(&mut buf))
+            .await
+            .expect("the peer's close_notify within the slack")
+            .unwrap();
+        assert_eq!(end, ReadOutcome::CloseNotify, "{version:?}");
+        peer.stop();
+        // Wait until the RST has arrived: the socket turns readable with
+        // the error (peek consumes nothing).
+        let reset = tokio::time::timeout(SLACK, ours.get_ref().get_ref().0.peek(&mut buf))
+            .await
+            .expect("the peer's RST within the slack");
+        assert!(reset.is_err(), "{version:?}: {reset:?}");
+        let started = Instant::now();
+        assert_eq!(
+            ours.close().await.unwrap(),
+            CloseOutcome::PeerClosedAndLeft,
+            "{version:?}"
+        );
+        assert!(started.elapsed() < SLACK, "{version:?}: at once");
+        assert_eq!(
+            ours.read_outcome(&mut buf).await.unwrap(),
+            ReadOutcome::CloseNotify
+        );
+    }
+}

@@ -94,8 +94,13 @@ pub fn run_recording(input: &[u8]) -> Vec<Transition> {
     }
 }
 
+/// How many write states [`transition_index`] tells apart: open, two
+/// flushing, awaiting, then shutting down and closed with each outcome,
+/// and failed.
+const WRITE_SLOTS: usize = 5 + 2 * CloseOutcome::ALL.len();
+
 /// How many values [`transition_index`] takes.
-pub const TRANSITION_SLOTS: usize = 5 * 17 * Event::ALL.len();
+pub const TRANSITION_SLOTS: usize = 5 * WRITE_SLOTS * Event::ALL.len();
 
 /// A dense index of a transition's state × event, below
 /// [`TRANSITION_SLOTS`].
@@ -116,19 +121,20 @@ pub fn transition_index(transition: &Transition) -> usize {
             .position(|&x| x == o)
             .expect("every outcome is in CloseOutcome::ALL")
     };
+    let outcomes = CloseOutcome::ALL.len();
     let write = match from.write_state() {
         WriteState::Open => 0,
         WriteState::Flushing { await_peer } => 1 + usize::from(await_peer),
         WriteState::AwaitingPeer => 3,
         WriteState::ShuttingDown(o) => 4 + outcome(o),
-        WriteState::Closed(o) => 10 + outcome(o),
-        WriteState::Failed => 16,
+        WriteState::Closed(o) => 4 + outcomes + outcome(o),
+        WriteState::Failed => 4 + 2 * outcomes,
     };
     let event = Event::ALL
         .iter()
         .position(|e| e == event)
         .expect("every event is in Event::ALL");
-    (read * 17 + write) * Event::ALL.len() + event
+    (read * WRITE_SLOTS + write) * Event::ALL.len() + event
 }
 
 /// Plays `scenario`, then closes and lets only time pass: the machine must
@@ -163,6 +169,9 @@ fn play(scenario: &Scenario, record: bool) -> Driver {
 struct Ledger {
     close_notify_queued: u32,
     fatal_seen: bool,
+    /// A transport error was fed (the only event that can end a close as
+    /// `PeerClosedAndLeft`).
+    transport_failed: bool,
     close_began: bool,
     peer_close_notify: bool,
     eof_before_close_notify: bool,
@@ -265,7 +274,11 @@ impl Driver {
         }
         let read_ended = |state| before.read_state() != state && after.read_state() == state;
         match event {
-            Event::TlsError | Event::TransportError => l.fatal_seen = true,
+            Event::TlsError => l.fatal_seen = true,
+            Event::TransportError => {
+                l.fatal_seen = true;
+                l.transport_failed = true;
+            }
             Event::PeerCloseNotify if read_ended(ReadState::CloseNotify) => {
                 l.peer_close_notify = true
             }
@@ -374,6 +387,14 @@ impl Driver {
         let step = m.close_step();
         if let Some(last @ (CloseStep::Done(_) | CloseStep::Failed)) = l.last_step {
             assert_eq!(step, Some(last), "final close step changed: {ctx}");
+        }
+        // The peer closed and left: its close_notify, then a transport
+        // error under ours.
+        if step == Some(CloseStep::Done(CloseOutcome::PeerClosedAndLeft)) {
+            assert!(
+                l.peer_close_notify && l.transport_failed,
+                "PeerClosedAndLeft without the peer's close_notify and a transport error: {ctx}"
+            );
         }
         if matches!(step, Some(CloseStep::Shutdown | CloseStep::Done(_))) {
             assert_eq!(

@@ -62,6 +62,17 @@ impl Model {
                     });
                 }
             }
+            // The peer's close_notify was read and ours was still being
+            // flushed when the transport failed: the peer closed and left
+            // (the `CloseOutcome::PeerClosedAndLeft` docs). The read
+            // direction keeps its clean end; the close is over.
+            Event::TransportError
+                if self.peer_end == Some(PeerEnd::CloseNotify) && self.flushing() =>
+            {
+                let close = self.close.as_mut().expect("flushing implies a close");
+                close.outcome = Some(CloseOutcome::PeerClosedAndLeft);
+                close.done = true;
+            }
             Event::TransportError | Event::TlsError if !self.read_failed => {
                 self.read_failed = true;
                 match &mut self.close {

@@ -123,7 +123,11 @@ pub(super) fn reached(l: &Ledger, wire: &Wire) -> Vec<Case> {
     let saw_close_notify = l.ours_terminal == Some(Ok(ReadOutcome::CloseNotify))
         || matches!(
             close,
-            Some(CloseOutcome::PeerConfirmed | CloseOutcome::PeerClosedFirst)
+            Some(
+                CloseOutcome::PeerConfirmed
+                    | CloseOutcome::PeerClosedFirst
+                    | CloseOutcome::PeerClosedAndLeft
+            )
         );
     let failed_tls = l.ours_failed_tls.get();
     let confirmed = close == Some(CloseOutcome::PeerConfirmed);

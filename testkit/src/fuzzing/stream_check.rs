@@ -430,6 +430,17 @@ impl Ledger {
             Ok(CloseOutcome::PeerConfirmed | CloseOutcome::PeerClosedFirst) => {
                 self.check_peer_closed(got, &format!("{result:?}"))
             }
+            // The peer closed and left: its close_notify came after all
+            // its data, as for `PeerClosedFirst`, and our close_notify's
+            // flush then failed on the transport, which only a fault or a
+            // peer gone can do.
+            Ok(CloseOutcome::PeerClosedAndLeft) => {
+                self.check_peer_closed(got, "PeerClosedAndLeft");
+                assert!(
+                    self.to_peer().faulted || self.to_peer().reader_gone,
+                    "PeerClosedAndLeft, but our direction never failed"
+                );
+            }
             Ok(CloseOutcome::PeerEof) => self.check_peer_eof("PeerEof"),
             Ok(CloseOutcome::PeerTimeout) => {
                 assert!(self.peer_ms > 0, "PeerTimeout with a zero peer timeout");

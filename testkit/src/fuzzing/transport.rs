@@ -67,6 +67,8 @@ pub struct PipeFacts {
     pub silent: bool,
     /// The writer's `poll_shutdown` was left pending.
     pub shutdown_stalled: bool,
+    /// The reader's end was dropped: writes fail with `BrokenPipe`.
+    pub reader_gone: bool,
     /// Reads of this direction that reached the pipe (past the budget).
     pub reads: u64,
     /// A read of this direction found data waiting but tokio's cooperative
@@ -533,6 +535,7 @@ impl Drop for Endpoint {
         own.wake();
         let other = &mut state.pipes[self.side.other()];
         other.reader_gone = true;
+        other.facts.reader_gone = true;
         other.wake();
     }
 }

@@ -32,6 +32,10 @@ pub enum Act {
     /// Sends this many bytes of plaintext in one record, then its
     /// close_notify one byte per TCP segment, then holds.
     TrickleCloseNotify(usize),
+    /// Sends its close_notify at once, then holds without reading; stop
+    /// closes its socket with whatever we sent unread (RST): a peer that
+    /// closes and leaves without waiting for our close_notify.
+    CloseNotifyThenLeave,
 }
 
 /// A peer thread and what it observed.
@@ -133,6 +137,17 @@ fn act(
                 // TCP_NODELAY: each byte leaves as a segment of its own.
                 sock.write_all(&[*byte]).expect("close_notify byte");
                 std::thread::sleep(Duration::from_millis(2));
+            }
+            while !stopped() {
+                std::thread::sleep(TICK);
+            }
+        }
+        Act::CloseNotifyThenLeave => {
+            conn.send_close_notify();
+            while conn.wants_write() {
+                if conn.write_tls(&mut sock).is_err() {
+                    return end();
+                }
             }
             while !stopped() {
                 std::thread::sleep(TICK);
