@@ -31,8 +31,8 @@ pub enum Ended {
     /// The connection failed (reset, TLS error) before or while closing; no
     /// close_notify could be delivered.
     ///
-    /// A reset under our close_notify after the peer's close_notify was
-    /// read is not a failure: the peer closed and left, reported as
+    /// A reset under our writes (plaintext or close_notify) after the
+    /// peer's close_notify was read is not a failure: the peer closed and left, reported as
     /// `Closed(`[`CloseOutcome::PeerClosedAndLeft`]`)`
     /// (`peer-closed-and-left`). Reported here, as `transport-error`, is a
     /// reset before the peer's close_notify was read (or after a

@@ -41,15 +41,17 @@
 //!          └─TlsError/TransportError─▶ Failed      (final)
 //!
 //! write: Open ──Close──▶ Flushing ──Flushed──▶ AwaitingPeer ──PeerCloseNotify──▶ ShuttingDown(o) ──ShutdownDone/Deadline──▶ Closed(o)
+//!          └──TransportError (peer's close_notify already read)──▶ Closed(PeerClosedAndLeft)
 //!                          │  ├──Flushed (peer already closed / no wait)──────────────────▶ ShuttingDown(o)
 //!                          │  └──TransportError (peer's close_notify already read)──▶ Closed(PeerClosedAndLeft)
 //!                          └──Deadline──▶ ShuttingDown(FlushTimeout)
 //! ```
 //!
-//! A transport error while our close_notify is flushed, after the peer's
-//! close_notify was read, is no failure: the peer said it was done and
-//! closed its socket without waiting for our answer (hyper's HTTP/2 client
-//! does so as soon as GOAWAY leaves it idle), so our write met a reset.
+//! A transport error while we still write (plaintext, or our close_notify),
+//! after the peer's close_notify was read, is no failure: the peer said it
+//! was done and closed its socket without waiting for our answer (hyper's
+//! HTTP/2 client does so as soon as GOAWAY leaves it idle), so our write
+//! met a reset.
 //! The close ends as [`CloseOutcome::PeerClosedAndLeft`] and the read
 //! direction stays `CloseNotify`. The same error before the peer's
 //! close_notify, or a TLS error at any point, is a failure as before.
@@ -100,7 +102,7 @@ pub enum ReadState {
     ///
     /// Next: report [`ReadOutcome::CloseNotify`] for every read. Writing is
     /// still allowed until we close (TLS 1.3 half-close). A transport error
-    /// while our close_notify is flushed leaves it so (the close ends as
+    /// while we write or flush our close_notify leaves it so (the close ends as
     /// [`CloseOutcome::PeerClosedAndLeft`]); any other error makes it
     /// `Failed`.
     ///
@@ -127,7 +129,9 @@ pub enum ReadState {
 pub enum WriteState {
     /// We have not started to close: plaintext writes are allowed.
     ///
-    /// Next: write; feed [`Event::Close`] to start closing.
+    /// Next: write; feed [`Event::Close`] to start closing. A transport
+    /// error after the peer's close_notify ends the close at once as
+    /// [`CloseOutcome::PeerClosedAndLeft`].
     Open,
     /// close_notify is due behind any pending plaintext.
     ///
@@ -171,7 +175,7 @@ pub enum Event {
     /// The TLS layer reports a transport EOF without close_notify.
     TransportEof,
     /// The transport failed (reset, broken pipe, ...). After the peer's
-    /// close_notify, while ours is flushed, it ends the close as
+    /// close_notify, while we still write or flush ours, it ends the close as
     /// [`CloseOutcome::PeerClosedAndLeft`]; otherwise it fails the
     /// connection.
     TransportError,
@@ -344,11 +348,13 @@ impl Machine {
             // The peer sent close_notify and closed its socket without
             // waiting for ours, which then met a reset: the peer's own
             // clean end, not a failure. Decided by the state (the peer's
-            // close_notify was read, ours was being flushed), never by the
-            // error: a TLS error, or a transport error before the peer's
-            // close_notify, still fails.
+            // close_notify was read, and we were still writing: plaintext
+            // before our close, such as hyper's last HTTP/2 frames after
+            // a GOAWAY, or our close_notify), never by the error: a TLS
+            // error, or a transport error before the peer's close_notify,
+            // still fails.
             Event::TransportError
-                if read == R::CloseNotify && matches!(write, W::Flushing { .. }) =>
+                if read == R::CloseNotify && matches!(write, W::Open | W::Flushing { .. }) =>
             {
                 (read, W::Closed(CloseOutcome::PeerClosedAndLeft))
             }

@@ -80,8 +80,8 @@ impl fmt::Display for ReadOutcome {
 /// How a close ended, from [`GracefulStream::close`](crate::GracefulStream::close).
 ///
 /// Failures (a reset, a TLS error) are reported as [`Error`](crate::Error)
-/// instead, except a reset under our close_notify after the peer's had
-/// arrived: the peer closed and left ([`PeerClosedAndLeft`](Self::PeerClosedAndLeft)). Which peer behaviour leads to which outcome, next to what reads
+/// instead, except a reset under our writes after the peer's close_notify
+/// had arrived: the peer closed and left ([`PeerClosedAndLeft`](Self::PeerClosedAndLeft)). Which peer behaviour leads to which outcome, next to what reads
 /// report: [how each end is reported](crate::GracefulStream#how-each-end-is-reported);
 /// the deadlines behind `PeerTimeout` and `FlushTimeout`:
 /// [`Config`](crate::Config).
@@ -96,15 +96,16 @@ pub enum CloseOutcome {
     /// with ours.
     PeerClosedFirst,
     /// The peer's close_notify arrived, then the peer closed its socket
-    /// without waiting for ours: writing our close_notify (and any
-    /// plaintext still queued with it) failed on the transport, a reset or
-    /// a broken pipe. Our close_notify was not delivered. A clean end on the
+    /// without waiting for ours: writing our close_notify, or plaintext we
+    /// still sent before closing (say, hyper's last HTTP/2 frames after a
+    /// GOAWAY), failed on the transport, a reset or a broken pipe. Our
+    /// close_notify was not delivered, nor what we wrote after the peer's. A clean end on the
     /// peer's side, not a failure: hyper's HTTP/2 client closes this way as
     /// soon as GOAWAY leaves it idle (and a curl or browser that closes
     /// after its close_notify does too).
     ///
     /// Decided by state: the peer's close_notify had been read when the
-    /// transport failed under ours. The same transport error before the
+    /// transport failed under our writes. The same transport error before the
     /// peer's close_notify is [`Error::Transport`](crate::Error::Transport)
     /// (`transport-error`), and a TLS error is always
     /// [`Error::Tls`](crate::Error::Tls).

@@ -192,7 +192,7 @@ fn outcomes_of_the_main_paths() {
         ),
         (&[E::TlsError, close], WriteState::Failed),
         // The peer closed and left: its close_notify was read, then the
-        // transport failed under ours.
+        // transport failed under our writes.
         (
             &[E::PeerCloseNotify, close, E::TransportError],
             WriteState::Closed(O::PeerClosedAndLeft),
@@ -216,9 +216,12 @@ fn outcomes_of_the_main_paths() {
             &[E::PeerCloseNotify, close, E::TlsError],
             WriteState::Failed,
         ),
+        // Our plaintext met the reset after the peer's close_notify (hyper's
+        // last HTTP/2 frames after a GOAWAY): the peer closed and left too;
+        // the close that follows reports it.
         (
             &[E::PeerCloseNotify, E::TransportError, close],
-            WriteState::Failed,
+            WriteState::Closed(O::PeerClosedAndLeft),
         ),
         // Once our close_notify is flushed, the outcome is decided.
         (

@@ -62,14 +62,21 @@ impl Model {
                     });
                 }
             }
-            // The peer's close_notify was read and ours was still being
-            // flushed when the transport failed: the peer closed and left
-            // (the `CloseOutcome::PeerClosedAndLeft` docs). The read
-            // direction keeps its clean end; the close is over.
+            // The peer's close_notify was read and we were still writing
+            // (plaintext, or our close_notify) when the transport failed:
+            // the peer closed and left (the `CloseOutcome::PeerClosedAndLeft`
+            // docs). The read direction keeps its clean end; the close is
+            // over.
             Event::TransportError
-                if self.peer_end == Some(PeerEnd::CloseNotify) && self.flushing() =>
+                if self.peer_end == Some(PeerEnd::CloseNotify)
+                    && (self.may_write() || self.flushing()) =>
             {
-                let close = self.close.as_mut().expect("flushing implies a close");
+                let close = self.close.get_or_insert(Close {
+                    await_peer: false,
+                    flushed: false,
+                    outcome: None,
+                    done: false,
+                });
                 close.outcome = Some(CloseOutcome::PeerClosedAndLeft);
                 close.done = true;
             }

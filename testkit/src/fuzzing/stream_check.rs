@@ -59,6 +59,9 @@ pub(crate) struct Ledger {
     pub(crate) cancelled: bool,
     /// Set when close(), shutdown() or drop first ran.
     pub(crate) close_began: bool,
+    /// A write met the transport's failure after the peer's close_notify:
+    /// the machine ended the close (`PeerClosedAndLeft`) without one.
+    pub(crate) peer_left: bool,
     /// A `close()` that waits for the peer (a non-zero peer timeout) ran:
     /// its wait reads the peer's end, so a read that reported `Cancelled`
     /// may report that end afterwards.
@@ -191,6 +194,7 @@ impl Ledger {
             ours_close: None,
             cancelled: false,
             close_began: false,
+            peer_left: false,
             close_awaited_peer: false,
             failed_before_close: false,
             shutdown_called: false,
@@ -276,7 +280,10 @@ impl Ledger {
     pub(crate) fn ours_write_failed(&mut self, failure: Failure, rest: usize) {
         self.check_failure(failure, "write");
         if failure == Failure::Closed {
-            assert!(self.close_began, "write refused as Closed before any close");
+            assert!(
+                self.close_began || self.peer_left,
+                "write refused as Closed before any close"
+            );
         } else {
             self.ours_tx_maybe = self.ours_tx_maybe.max(rest);
         }

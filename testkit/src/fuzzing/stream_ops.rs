@@ -14,7 +14,7 @@ use super::stream_peer::{peer_read, peer_write, Ours, Tls};
 use super::stream_vocab::{OursOp, PeerOp};
 use super::transport::{Side, Wire};
 use graceful_tls::machine::{ReadState, WriteState};
-use graceful_tls::CancellationToken;
+use graceful_tls::{CancellationToken, CloseOutcome};
 
 pub(super) async fn ours_op(
     ours: &mut Option<Ours>,
@@ -44,9 +44,17 @@ pub(super) async fn ours_op(
                     }
                     Err(e) => {
                         let rest = data.len() - off;
-                        return ledger
-                            .borrow_mut()
-                            .ours_write_failed(Failure::of_io(&e), rest);
+                        let mut l = ledger.borrow_mut();
+                        // A write that met the transport's failure after
+                        // the peer's close_notify ended the close
+                        // (`PeerClosedAndLeft`): later writes are refused
+                        // as after any close.
+                        if stream.state().write_state()
+                            == WriteState::Closed(CloseOutcome::PeerClosedAndLeft)
+                        {
+                            l.peer_left = true;
+                        }
+                        return l.ours_write_failed(Failure::of_io(&e), rest);
                     }
                 }
             }
