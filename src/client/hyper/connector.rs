@@ -65,6 +65,11 @@ type EndHook = Arc<dyn Fn(&ConnectionReport) + Send + Sync>;
 ///   `info` event of target `graceful_tls::client`. Idle connections that
 ///   the pool drops (e.g. when the `Client` is dropped) are shut down by
 ///   hyper or dropped, and send close_notify either way.
+/// * The pool reuses an idle HTTP/1.1 connection and runs every HTTP/2
+///   request on one: a few requests usually make one connection and one
+///   `full` handshake. `resumed` shows on later *new* connections (the
+///   [`client` docs](crate::client#hyper-util-connector-feature-hyper-client)
+///   have a three-request example that prints `full`, `resumed`, `resumed`).
 ///
 /// Cloning is cheap: clones share the cache, the hook and the id counter.
 #[derive(Clone)]
