@@ -129,7 +129,7 @@ async fn main() -> ExitCode {
     };
 
     let (ends_tx, mut ends) = mpsc::unbounded_channel::<ConnectionReport>();
-    let mut connector = HttpsConnector::new((*tls).clone()).on_end(move |end| {
+    let mut connector = HttpsConnector::new(tls).on_end(move |end| {
         let _ = ends_tx.send(end.clone());
     });
     if let Some(addr) = args.connect_to {

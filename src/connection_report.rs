@@ -16,7 +16,9 @@ use crate::{Cut, Ended, HandshakeKind, Stats, TlsVersion};
 /// which connection it was and how much it carried.
 ///
 /// Its `Display` is one line:
-/// `connection 3 to localhost (127.0.0.1:8443) TLSv1.3 full: peer-confirmed (forced)`.
+/// `connection 3 to localhost (127.0.0.1:8443) TLSv1.3 full h2: not-awaited`
+/// (a client connection), `connection 7 (10.0.0.9:51234) TLSv1.3 full: peer-confirmed (forced)`
+/// (a drained one).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConnectionReport {
@@ -36,6 +38,13 @@ pub struct ConnectionReport {
     /// Which sort of handshake established it (`None` when the handshake
     /// did not complete, or the backend cannot tell).
     pub handshake: Option<HandshakeKind>,
+    /// The application protocol negotiated by ALPN (`b"h2"`,
+    /// `b"http/1.1"`), as rustls' `alpn_protocol()` gives it: filled in for
+    /// `HttpsConnector`'s connections (`None` when the server chose none,
+    /// and hyper spoke HTTP/1.1). `None` for the connections of a
+    /// [`ConnectionSet`](crate::ConnectionSet), whose backends do not report
+    /// it yet.
+    pub alpn: Option<Vec<u8>>,
     /// How it ended.
     pub ended: Ended,
     /// Plaintext byte counts (in: `read() + discarded()`, out: `written()`).
@@ -70,6 +79,7 @@ impl ConnectionReport {
             server_name: None,
             version: None,
             handshake: None,
+            alpn: None,
             ended,
             stats: Stats::default(),
             lifetime: Duration::ZERO,
@@ -101,6 +111,9 @@ impl fmt::Display for ConnectionReport {
         if let Some(kind) = self.handshake {
             write!(f, " {kind}")?;
         }
+        if let Some(alpn) = &self.alpn {
+            write!(f, " {}", String::from_utf8_lossy(alpn))?;
+        }
         write!(f, ": {}", self.ended)?;
         if self.forced {
             f.write_str(" (forced)")?;
@@ -129,6 +142,7 @@ macro_rules! trace_connection {
             server_name = report.server_name.as_deref(),
             version = report.version.map($crate::TlsVersion::as_str),
             handshake = report.handshake.as_ref().map($crate::HandshakeKind::as_str),
+            alpn = report.alpn.as_deref().map(String::from_utf8_lossy).as_deref(),
             ended = %report.ended,
             bytes_in = report.bytes_in(),
             bytes_out = report.stats.written(),

@@ -61,7 +61,12 @@ pub use {openssl, tokio_openssl};
 // went to CONTRIBUTING.md and docs/). Including the README here, only when
 // rustdoc collects doc tests, keeps its code blocks compiled as doc tests
 // without making it a page of the documentation (tokio and axum do the
-// same). The type exists in no other build.
-#[cfg(doctest)]
+// same). The type exists in no other build. Its quick start uses the
+// `axum` and `hyper-client` features (the README cannot hide the
+// `#[cfg(feature)]` lines the crate page uses), so it is tested with both
+// (`--all-features`, as CI runs) and skipped otherwise; the crate page
+// carries the same blocks, each gated on its feature (tests/readme.rs keeps
+// the two alike).
+#[cfg(all(doctest, feature = "axum", feature = "hyper-client"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

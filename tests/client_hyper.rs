@@ -114,7 +114,7 @@ async fn serve_hyper<S: graceful_tls::TlsBackend>(stream: &mut GracefulStream<S>
 
 fn connector(addr: SocketAddr) -> (HttpsConnector, mpsc::UnboundedReceiver<ConnectionReport>) {
     let (tx, ends) = mpsc::unbounded_channel();
-    let connector = HttpsConnector::new((*pairs::client_config(Version::Tls13)).clone())
+    let connector = HttpsConnector::new(pairs::client_config(Version::Tls13))
         .connect_to(addr)
         .on_end(move |end| {
             let _ = tx.send(end.clone());
@@ -208,6 +208,8 @@ async fn truncating_server_is_reported() {
     assert_eq!(end.peer, Some(addr), "{end}");
     assert_eq!(end.version, info.version, "{end}");
     assert_eq!(end.handshake, info.handshake, "{end}");
+    assert_eq!(end.alpn.as_deref(), Some(&b"http/1.1"[..]), "{end}");
+    assert_eq!(end.alpn, info.alpn, "{end}");
     assert!(!end.forced && !end.panicked, "{end}");
     let line = end.to_string();
     assert!(
@@ -254,4 +256,112 @@ async fn bad_input_is_a_typed_error() {
         .unwrap_err();
     assert!(matches!(error, ConnectError::Connect { .. }), "{error:?}");
     assert!(error.to_string().contains(&closed.to_string()), "{error}");
+}
+
+/// The three-request example of the `client` docs (src/docs/client.md):
+/// with `pool_max_idle_per_host(0)` each request makes a connection, the
+/// first handshake is full and the next two resume, and each report's line
+/// is the one the docs print (the server's address aside).
+#[tokio::test]
+async fn docs_three_requests_full_resumed_resumed() {
+    let docs = include_str!("../src/docs/client.md");
+    let expected: Vec<&str> = docs
+        .split("```text\n")
+        .skip(1)
+        .map(|block| &block[..block.find("```").expect("a closed block")])
+        .find(|block| block.starts_with("connection 1 to localhost"))
+        .expect("the example output in client.md")
+        .lines()
+        .collect();
+    assert_eq!(expected.len(), 3, "{expected:?}");
+
+    let (addr, mut saw) = server(&[b"h2", b"http/1.1"], Serve::Hyper).await;
+    let (connector, mut ends) = connector(addr);
+    let client: Client<_, String> = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build(connector);
+    let mut infos = Vec::new();
+    for _ in 0..3 {
+        infos.push(get(&client).await);
+    }
+    let mut lines = Vec::new();
+    for info in &infos {
+        let end = recv(&mut ends).await;
+        assert_eq!(end.id, info.id, "ends in the order of the requests");
+        assert_eq!(end.alpn, info.alpn);
+        lines.push(end.to_string().replace(&addr.to_string(), "127.0.0.1:8443"));
+    }
+    assert_eq!(lines, expected);
+    // Every connection ended with the client's close_notify.
+    for _ in 0..3 {
+        assert_eq!(recv(&mut saw).await, ReadOutcome::CloseNotify);
+    }
+}
+
+/// ALPN follows hyper-rustls' conventions: `h2` + `http/1.1` by default,
+/// a config's own non-empty list respected, `http1_only()` /
+/// `http2_only()`; the negotiated protocol is in the `ConnectionInfo` and
+/// the `ConnectionReport` (and its line).
+#[tokio::test]
+async fn alpn_choices() {
+    let (addr, _saw) = server(&[b"h2", b"http/1.1"], Serve::Hyper).await;
+    let shared = pairs::client_config(Version::Tls13);
+    let mut http1_config = (*shared).clone();
+    http1_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let cases: [(&str, HttpsConnector, &[u8]); 4] = [
+        ("default", HttpsConnector::new(shared.clone()), b"h2"),
+        (
+            "config's own ALPN",
+            HttpsConnector::new(http1_config),
+            b"http/1.1",
+        ),
+        (
+            "http1_only",
+            HttpsConnector::new(shared.clone()).http1_only(),
+            b"http/1.1",
+        ),
+        (
+            "http2_only",
+            HttpsConnector::new(shared.clone()).http2_only(),
+            b"h2",
+        ),
+    ];
+    for (case, connector, alpn) in cases {
+        let (tx, mut ends) = mpsc::unbounded_channel();
+        let connector = connector.connect_to(addr).on_end(move |end| {
+            let _ = tx.send(end.clone());
+        });
+        let client: Client<_, String> = Client::builder(TokioExecutor::new()).build(connector);
+        let info = get(&client).await;
+        assert_eq!(info.alpn.as_deref(), Some(alpn), "{case}: {info}");
+        assert_eq!(info.h2, alpn == b"h2", "{case}: {info}");
+        drop(client);
+        let end = recv(&mut ends).await;
+        assert_eq!(end.alpn.as_deref(), Some(alpn), "{case}: {end}");
+        let protocol = String::from_utf8_lossy(alpn);
+        assert!(
+            end.to_string().contains(&format!(" full {protocol}: ")),
+            "{case}: {end}"
+        );
+    }
+    // The caller's config is not changed (the connector copies it).
+    assert!(shared.alpn_protocols.is_empty());
+}
+
+/// `http2_only()` against a server that speaks only HTTP/1.1: the server
+/// refuses the handshake (`no_application_protocol`), a typed error.
+#[tokio::test]
+async fn http2_only_against_an_http1_server_fails_the_handshake() {
+    let (addr, _saw) = server(&[b"http/1.1"], Serve::Hyper).await;
+    let connector = HttpsConnector::new(pairs::client_config(Version::Tls13))
+        .http2_only()
+        .connect_to(addr);
+    let error = tokio::time::timeout(
+        Duration::from_secs(10),
+        connector.connect("https://localhost/".parse().unwrap()),
+    )
+    .await
+    .expect("bounded wait")
+    .unwrap_err();
+    assert!(matches!(error, ConnectError::Handshake { .. }), "{error:?}");
 }

@@ -31,10 +31,13 @@ pub struct Connector {
 }
 
 impl Connector {
-    /// A connector for `config`, whose resumption is redirected to `cache`
-    /// ([`SessionCache::install`]); everything else (verifier, ALPN,
-    /// versions, client auth) is kept.
-    pub fn new(mut config: ClientConfig, cache: SessionCache) -> Self {
+    /// A connector for `config` (an `Arc<ClientConfig>`, as
+    /// `tokio_rustls::TlsConnector` takes, or a `ClientConfig`), whose
+    /// resumption is redirected to `cache` ([`SessionCache::install`]) in a
+    /// copy; everything else (verifier, ALPN, versions, client auth) is
+    /// kept.
+    pub fn new(config: impl Into<Arc<ClientConfig>>, cache: SessionCache) -> Self {
+        let mut config = Arc::unwrap_or_clone(config.into());
         cache.install(&mut config);
         let full = Arc::new(cache.full_handshake_config(&config));
         Connector {
@@ -48,6 +51,16 @@ impl Connector {
     /// The deadlines every stream closes within (default: [`Config::default`]).
     pub fn with_stream_config(mut self, config: Config) -> Self {
         self.stream_config = config;
+        self
+    }
+
+    /// Replaces the ALPN protocols both configs offer (the resuming one and
+    /// the full-handshake one keep sharing the verifier and the store).
+    #[cfg(feature = "hyper-client")]
+    pub(crate) fn with_alpn(mut self, protocols: Vec<Vec<u8>>) -> Self {
+        for config in [&mut self.resume, &mut self.full] {
+            Arc::make_mut(config).alpn_protocols = protocols.clone();
+        }
         self
     }
 

@@ -9,7 +9,15 @@ use crate::{HandshakeKind, TlsVersion};
 ///
 /// hyper-util puts a clone in the extensions of every response sent over
 /// the connection: `response.extensions().get::<ConnectionInfo>()` tells
-/// which connection served a request, and whether its handshake resumed.
+/// which connection served a request, whether its handshake resumed, and
+/// which protocol it speaks.
+///
+/// It has no outcome: while responses arrive the connection is still open
+/// (the pool may reuse it for many more). How it ended comes later, once,
+/// as the [`ConnectionReport`](crate::ConnectionReport) with the same
+/// [`id`](Self::id), given to [`HttpsConnector::on_end`](super::HttpsConnector::on_end);
+/// that report carries everything here too (server name, address, version,
+/// handshake kind, [`alpn`](crate::ConnectionReport::alpn)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectionInfo {
@@ -23,8 +31,12 @@ pub struct ConnectionInfo {
     pub version: Option<TlsVersion>,
     /// Full or resumed handshake.
     pub handshake: Option<HandshakeKind>,
-    /// Whether ALPN chose HTTP/2 (otherwise HTTP/1.1).
+    /// Whether ALPN chose HTTP/2 (otherwise hyper speaks HTTP/1.1).
     pub h2: bool,
+    /// The protocol the server chose by ALPN (`b"h2"`, `b"http/1.1"`), as
+    /// rustls' `alpn_protocol()` gives it; `None` when it chose none (a
+    /// server without ALPN: HTTP/1.1).
+    pub alpn: Option<Vec<u8>>,
 }
 
 impl fmt::Display for ConnectionInfo {

@@ -25,21 +25,27 @@ use crate::{Config, ConnectionReport};
 /// What TCP connect plus the TLS handshake may take by default.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The ALPN names of HTTP/2 and HTTP/1.1.
+const H2: &[u8] = b"h2";
+const HTTP11: &[u8] = b"http/1.1";
+
 type EndHook = Arc<dyn Fn(&ConnectionReport) + Send + Sync>;
 
 /// A `tower_service::Service<Uri>` for hyper-util's legacy `Client`: TCP,
-/// then a rustls handshake (ALPN `h2`, `http/1.1`) whose sessions follow a
+/// then a rustls handshake (ALPN `h2`, `http/1.1` unless the config or
+/// [`http1_only`](Self::http1_only) / [`http2_only`](Self::http2_only) say
+/// otherwise) whose sessions follow a
 /// [`SessionCache`], and every connection a
 /// [`GracefulStream`](crate::GracefulStream).
 ///
 /// ```no_run
-/// # async fn demo(config: rustls::ClientConfig) -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn demo(config: std::sync::Arc<rustls::ClientConfig>) -> Result<(), Box<dyn std::error::Error>> {
 /// use graceful_tls::client::HttpsConnector;
 /// use hyper_util::client::legacy::Client;
 /// use hyper_util::rt::TokioExecutor;
 ///
 /// let connector = HttpsConnector::new(config)
-///     .on_end(|report| eprintln!("{report}")); // e.g. "connection 1 to example.com (…) TLSv1.3 full: peer-closed-first"
+///     .on_end(|report| eprintln!("{report}")); // e.g. "connection 1 to example.com (…) TLSv1.3 full h2: not-awaited"
 /// let client: Client<_, String> = Client::builder(TokioExecutor::new()).build(connector);
 /// let response = client.get("https://example.com/".parse()?).await?;
 /// drop(client); // idle pooled connections send close_notify
@@ -59,6 +65,11 @@ type EndHook = Arc<dyn Fn(&ConnectionReport) + Send + Sync>;
 ///   `info` event of target `graceful_tls::client`. Idle connections that
 ///   the pool drops (e.g. when the `Client` is dropped) are shut down by
 ///   hyper or dropped, and send close_notify either way.
+/// * The pool reuses an idle HTTP/1.1 connection and runs every HTTP/2
+///   request on one: a few requests usually make one connection and one
+///   `full` handshake. `resumed` shows on later *new* connections (the
+///   [`client` docs](crate::client#hyper-util-connector-feature-hyper-client)
+///   have a three-request example that prints `full`, `resumed`, `resumed`).
 ///
 /// Cloning is cheap: clones share the cache, the hook and the id counter.
 #[derive(Clone)]
@@ -72,16 +83,25 @@ pub struct HttpsConnector {
 }
 
 impl HttpsConnector {
-    /// A connector for `config`, with its ALPN protocols set to `h2` and
-    /// `http/1.1`, and a new [`SessionCache`].
-    pub fn new(config: ClientConfig) -> Self {
+    /// A connector for `config` (an `Arc<ClientConfig>`, as tokio-rustls'
+    /// `TlsConnector` and `server::serve` take, or a
+    /// `ClientConfig`), with a new [`SessionCache`].
+    ///
+    /// ALPN: the protocols `config` offers if it offers any (say
+    /// `vec![b"http/1.1".to_vec()]`), otherwise `h2` and `http/1.1`;
+    /// [`http1_only`](Self::http1_only) and [`http2_only`](Self::http2_only)
+    /// replace them. hyper speaks HTTP/2 on a connection whose server chose
+    /// `h2`, HTTP/1.1 otherwise, so offer nothing but those two.
+    pub fn new(config: impl Into<Arc<ClientConfig>>) -> Self {
         Self::with_session_cache(config, SessionCache::new())
     }
 
-    /// A connector for `config` (ALPN set to `h2`, `http/1.1`) whose
-    /// sessions follow `cache`.
-    pub fn with_session_cache(mut config: ClientConfig, cache: SessionCache) -> Self {
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    /// Like [`new`](Self::new), with sessions that follow `cache`.
+    pub fn with_session_cache(config: impl Into<Arc<ClientConfig>>, cache: SessionCache) -> Self {
+        let mut config = config.into();
+        if config.alpn_protocols.is_empty() {
+            Arc::make_mut(&mut config).alpn_protocols = vec![H2.to_vec(), HTTP11.to_vec()];
+        }
         HttpsConnector {
             connector: Connector::new(config, cache),
             connect_to: None,
@@ -90,6 +110,23 @@ impl HttpsConnector {
             on_end: None,
             next_id: Arc::new(AtomicU64::new(1)),
         }
+    }
+
+    /// Offers only `http/1.1` in ALPN (hyper-rustls' `enable_http1()`
+    /// alone): every connection speaks HTTP/1.1, and a server that speaks
+    /// only HTTP/2 refuses the handshake (`no_application_protocol`).
+    pub fn http1_only(mut self) -> Self {
+        self.connector = self.connector.with_alpn(vec![HTTP11.to_vec()]);
+        self
+    }
+
+    /// Offers only `h2` in ALPN (hyper-rustls' `enable_http2()` alone). A
+    /// server that knows ALPN and not `h2` refuses the handshake; one that
+    /// ignores ALPN gets HTTP/1.1 unless the `Client` is built
+    /// `http2_only(true)` as well (which speaks HTTP/2 whatever ALPN said).
+    pub fn http2_only(mut self) -> Self {
+        self.connector = self.connector.with_alpn(vec![H2.to_vec()]);
+        self
     }
 
     /// Dials `addr` for every URI, whatever its host (which is still the
@@ -170,14 +207,20 @@ impl HttpsConnector {
                 })
             }
         };
-        let tls = stream.get_ref().get_ref().1;
+        let alpn = stream
+            .get_ref()
+            .get_ref()
+            .1
+            .alpn_protocol()
+            .map(<[u8]>::to_vec);
         let info = ConnectionInfo {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             server_name: target.host.clone(),
             peer,
             version: stream.protocol_version(),
             handshake: stream.handshake_kind(),
-            h2: tls.alpn_protocol() == Some(b"h2"),
+            h2: alpn.as_deref() == Some(H2),
+            alpn,
         };
         let hook = self.on_end.clone();
         let connection = info.clone();
@@ -188,6 +231,7 @@ impl HttpsConnector {
                 server_name: Some(connection.server_name),
                 version: connection.version,
                 handshake: connection.handshake,
+                alpn: connection.alpn,
                 stats,
                 lifetime: handshaken.elapsed(),
                 ..ConnectionReport::new(connection.id, ended.clone())
