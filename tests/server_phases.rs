@@ -8,10 +8,11 @@
 //! wait is bounded.
 
 use graceful_tls_testkit::apps::axum as axum_app;
+use graceful_tls_testkit::stepped::SteppedClient;
 use graceful_tls_testkit::{certs, pairs};
 
 use std::future::IntoFuture;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -428,74 +429,6 @@ async fn a_peer_that_leaves_frees_its_place_at_once() {
     assert_eq!(report.cut_counts.values().sum::<u64>(), 0, "{report}");
 }
 
-/// A TLS client driven record by record with rustls, so that a test can
-/// hold its handshake's last flight.
-struct SteppedClient {
-    tcp: TcpStream,
-    tls: rustls::ClientConnection,
-}
-
-impl SteppedClient {
-    async fn connect(addr: SocketAddr, version: Version) -> Self {
-        let mut config = (*pairs::client_config(version)).clone();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let name = ServerName::try_from("localhost").expect("name");
-        let tls = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        SteppedClient { tcp, tls }
-    }
-
-    /// Sends whatever rustls has to send.
-    async fn flush(&mut self) {
-        let mut out = Vec::new();
-        while self.tls.wants_write() {
-            self.tls.write_tls(&mut out).expect("write_tls");
-        }
-        self.tcp.write_all(&out).await.expect("send");
-    }
-
-    /// Reads from the server until `done` says so; `false` at the end of
-    /// the stream.
-    async fn read_until(
-        &mut self,
-        mut done: impl FnMut(&mut rustls::ClientConnection) -> bool,
-    ) -> bool {
-        let mut buf = vec![0u8; 16 * 1024];
-        while !done(&mut self.tls) {
-            let n = self.tcp.read(&mut buf).await.expect("read");
-            if n == 0 {
-                return false;
-            }
-            self.tls.read_tls(&mut &buf[..n]).expect("read_tls");
-            self.tls.process_new_packets().expect("tls");
-        }
-        true
-    }
-
-    /// Reads plaintext to the end: everything, and whether it ended with
-    /// the server's close_notify.
-    async fn read_to_end(&mut self) -> (Vec<u8>, bool) {
-        let mut plain = Vec::new();
-        let mut close_notify = false;
-        self.read_until(|tls| {
-            let mut chunk = [0u8; 4096];
-            loop {
-                match tls.reader().read(&mut chunk) {
-                    Ok(0) => {
-                        close_notify = true;
-                        return true;
-                    }
-                    Ok(n) => plain.extend_from_slice(&chunk[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
-                    Err(_) => return true,
-                }
-            }
-        })
-        .await;
-        (plain, close_notify)
-    }
-}
-
 /// Phase "handshaking", event "the drain begins": a connection accepted
 /// before the drain whose handshake completes during it gets its first
 /// request answered (with `connection: close`), then close_notify. TLS
@@ -514,7 +447,7 @@ async fn a_handshake_that_completes_during_the_drain_gets_its_first_request_answ
             send(&mut witness, GET).await;
             read_hello(&mut witness).await;
 
-            let mut client = SteppedClient::connect(server.addr, version).await;
+            let mut client = SteppedClient::connect(server.addr, version, b"http/1.1").await;
             client.flush().await; // ClientHello
                                   // The server's flight, up to the point where the client has
                                   // its own last flight ready.

@@ -32,6 +32,7 @@ pub mod hostile;
 pub mod interop;
 pub mod machine_graph;
 pub mod pairs;
+pub mod stepped;
 
 /// The workspace root (where the library's `Cargo.toml` is).
 pub fn workspace_root() -> PathBuf {
