@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::{Cut, Ended, HandshakeKind, Stats, TlsVersion};
+use crate::{CloseOutcome, Cut, Ended, Error, HandshakeKind, Stats, TlsVersion};
 
 /// How one connection ended, with what it was: what a
 /// [`ConnectionSet`](crate::ConnectionSet) drain lists for each of its
@@ -12,7 +12,9 @@ use crate::{Cut, Ended, HandshakeKind, Stats, TlsVersion};
 /// and what an `HttpsConnector` (feature `hyper-client`) gives its
 /// `on_end` hook for each client connection.
 ///
-/// [`ended`](Self::ended) is the verdict ([`Ended`]); the other fields say
+/// [`ended`](Self::ended) is the TLS connection's verdict ([`Ended`]);
+/// [`outcome`](Self::outcome) names it as summaries count it (the same
+/// name, except `client-left-complete`: see there); the other fields say
 /// which connection it was and how much it carried.
 ///
 /// Its `Display` is one line:
@@ -63,6 +65,15 @@ pub struct ConnectionReport {
     /// `None` for client connections and for a plain
     /// [`ConnectionSet`](crate::ConnectionSet)'s.
     pub cut: Option<Cut>,
+    /// Whether the server's HTTP layer had completed every exchange when it
+    /// gave the connection back: hyper's connection ended cleanly with no
+    /// request in flight (every response sent; over HTTP/2, after GOAWAY,
+    /// no stream open). Then a client that leaves without close_notify
+    /// (a FIN, or a reset our close_notify meets) is
+    /// [`outcome`](Self::outcome) `client-left-complete`, not a failure.
+    /// Always `false` for client connections and a plain
+    /// [`ConnectionSet`](crate::ConnectionSet)'s.
+    pub exchange_complete: bool,
     /// Whether its handler panicked. The set caught the panic (the panic
     /// hook printed it as usual) and closed the stream as if the handler had
     /// returned. Always `false` for client connections.
@@ -85,8 +96,39 @@ impl ConnectionReport {
             lifetime: Duration::ZERO,
             forced: false,
             cut: None,
+            exchange_complete: false,
             panicked: false,
         }
+    }
+
+    /// The name summaries count this connection under: [`Ended::as_str`]
+    /// (`peer-confirmed`, `peer-eof`, `transport-error`...), except for a
+    /// client that left without close_notify (a FIN: `peer-eof`; or a
+    /// reset under our close_notify: `transport-error`) once every
+    /// exchange was complete ([`exchange_complete`](Self::exchange_complete)):
+    /// `client-left-complete`. That is how curl ends an HTTP/2 connection
+    /// after its last stream, and how browsers close idle connections; the
+    /// application's data was all delivered, so it is no failure. A client
+    /// that leaves mid-exchange stays `peer-eof` or `transport-error`.
+    ///
+    /// Decided from state: hyper's connection ended cleanly with nothing in
+    /// flight, then the TLS close saw the transport end or fail; never from
+    /// error text.
+    pub fn outcome(&self) -> &'static str {
+        if self.client_left_complete() {
+            CLIENT_LEFT_COMPLETE
+        } else {
+            self.ended.as_str()
+        }
+    }
+
+    /// See [`outcome`](Self::outcome).
+    pub(crate) fn client_left_complete(&self) -> bool {
+        self.exchange_complete
+            && matches!(
+                self.ended,
+                Ended::Closed(CloseOutcome::PeerEof) | Ended::Failed(Error::Transport(_))
+            )
     }
 
     /// Plaintext bytes received: read by the application, plus discarded
@@ -95,6 +137,10 @@ impl ConnectionReport {
         self.stats.read() + self.stats.discarded()
     }
 }
+
+/// [`ConnectionReport::outcome`]'s name for a client that left without
+/// close_notify after every exchange was complete.
+const CLIENT_LEFT_COMPLETE: &str = "client-left-complete";
 
 impl fmt::Display for ConnectionReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -114,7 +160,12 @@ impl fmt::Display for ConnectionReport {
         if let Some(alpn) = &self.alpn {
             write!(f, " {}", String::from_utf8_lossy(alpn))?;
         }
-        write!(f, ": {}", self.ended)?;
+        if self.client_left_complete() {
+            // The TLS end stays visible: `client-left-complete (peer-eof)`.
+            write!(f, ": {} ({})", CLIENT_LEFT_COMPLETE, self.ended)?;
+        } else {
+            write!(f, ": {}", self.ended)?;
+        }
         if self.forced {
             f.write_str(" (forced)")?;
         }
@@ -148,6 +199,7 @@ macro_rules! trace_connection {
             bytes_out = report.stats.written(),
             lifetime_ms = report.lifetime.as_millis() as u64,
             forced = report.forced,
+            outcome = report.outcome(),
             cut = report.cut.as_ref().map($crate::Cut::as_str),
             panicked = report.panicked,
             "connection ended"

@@ -1,8 +1,12 @@
-//! `serve`'s report for a client that closes first and leaves: hyper's
+//! `serve`'s report for clients that leave. One that closes first and
+//! leaves: hyper's
 //! HTTP/2 client closes its connection as soon as the drain's GOAWAY leaves
 //! it idle, sending its close_notify and closing its socket without waiting
 //! for ours. The server's close_notify then meets a reset. The report says
 //! `peer-closed-and-left` (the client's clean end), not `transport-error`.
+//! One that leaves without close_notify after every exchange completed
+//! (curl after its last HTTP/2 stream): `client-left-complete`. One that
+//! leaves mid-exchange: still `transport-error`.
 //! Real loopback TCP and real time; every wait is bounded.
 
 use std::future::IntoFuture;
@@ -126,4 +130,126 @@ async fn http2_client_that_leaves_after_goaway_is_peer_closed_and_left() {
             "round {round}: {report}"
         );
     }
+}
+
+/// A server on loopback draining at `shutdown`; its report when awaited.
+async fn serving() -> (
+    std::net::SocketAddr,
+    CancellationToken,
+    tokio::task::JoinHandle<graceful_tls::DrainReport>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let serve = graceful_tls::server::serve(
+        listener,
+        pairs::server_config(Version::Tls13),
+        axum_app::app(|| false),
+    )
+    .with_drain_timeout(BOUND)
+    .with_close_config(Config::default().with_flush_timeout(Duration::from_secs(1)))
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    (addr, shutdown, tokio::spawn(serve.into_future()))
+}
+
+/// Issue 27: curl (HTTP/2 and HTTP/1.1) with a request in flight when the
+/// drain begins gets its whole response, then exits without a
+/// close_notify; its kernel sends a FIN, or a reset when our close_notify
+/// reaches the closed socket. Every exchange was complete, so the summary
+/// says `client-left-complete`: no `transport-error`, no `peer-eof`.
+#[tokio::test]
+async fn curl_leaving_after_a_complete_drain_is_client_left_complete() {
+    for round in 0..3 {
+        let (addr, shutdown, server) = serving().await;
+        let curl = move |protocol: &'static str| {
+            tokio::process::Command::new("curl")
+                .args(["-sS", protocol, "--cacert"])
+                .arg(graceful_tls_testkit::certs::dir().join("ca.pem"))
+                .arg("--resolve")
+                .arg(format!("localhost:{}:127.0.0.1", addr.port()))
+                .arg(format!("https://localhost:{}/slow?ms=600", addr.port()))
+                .output()
+        };
+        let runs = tokio::spawn(async move { tokio::join!(curl("--http2"), curl("--http1.1")) });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        shutdown.cancel();
+        let (h2, h1) = tokio::time::timeout(BOUND, runs)
+            .await
+            .expect("curl bounded")
+            .expect("curl task");
+        for run in [h2, h1] {
+            let run = run.expect("curl installed");
+            assert_eq!(
+                String::from_utf8_lossy(&run.stdout),
+                "done",
+                "round {round}"
+            );
+        }
+        let report = tokio::time::timeout(BOUND, server)
+            .await
+            .expect("drain bounded")
+            .expect("serve task");
+        assert_eq!(report.connections.len(), 2, "round {round}: {report}");
+        assert_eq!(report.forced(), 0, "round {round}: {report}");
+        assert_eq!(report.failed(), 0, "round {round}: {report}");
+        for connection in &report.connections {
+            assert!(connection.exchange_complete, "{connection}");
+            assert!(
+                matches!(
+                    connection.outcome(),
+                    "client-left-complete" | "peer-confirmed" | "peer-closed-and-left"
+                ),
+                "round {round}: {connection}"
+            );
+        }
+        let summary = report.to_string();
+        assert!(
+            !summary.contains("transport-error") && !summary.contains("peer-eof"),
+            "round {round}: {summary}"
+        );
+    }
+}
+
+/// A client that leaves mid-exchange (a reset while its request is in the
+/// application's hands) is still a failure, `transport-error`, and so is
+/// one that leaves before any request (or `peer-eof` on a FIN): only
+/// complete exchanges make `client-left-complete`.
+#[tokio::test]
+async fn a_client_that_leaves_mid_exchange_is_still_a_failure() {
+    use tokio::io::AsyncWriteExt;
+    let (addr, shutdown, server) = serving().await;
+    // Mid-exchange: a request the application answers in 1.5 s, and a
+    // reset once the drain has begun.
+    let mut busy = pairs::connect_alpn(addr, b"http/1.1").await;
+    busy.write_all(b"GET /slow?ms=1500 HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .expect("send");
+    busy.flush().await.expect("flush");
+    // No request: connects, then leaves with a bare FIN during the drain.
+    let silent = pairs::connect_alpn(addr, b"http/1.1").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    busy.get_ref().0.set_zero_linger().expect("linger");
+    drop(busy);
+    drop(silent);
+    let report = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("drain bounded")
+        .expect("serve task");
+    assert_eq!(report.connections.len(), 2, "{report}");
+    // The silent client's socket holds unread session tickets, so its
+    // close is a reset too (a FIN otherwise: `peer-eof`).
+    for connection in &report.connections {
+        assert!(!connection.exchange_complete, "{connection}");
+        assert!(
+            matches!(connection.outcome(), "transport-error" | "peer-eof"),
+            "{connection}"
+        );
+    }
+    assert_eq!(
+        report.failed() + report.closed_with(CloseOutcome::PeerEof),
+        2,
+        "{report}"
+    );
 }

@@ -40,11 +40,13 @@ pub struct DrainReport {
 }
 
 impl DrainReport {
-    /// How many connections ended each way, keyed by [`Ended::as_str`].
+    /// How many connections ended each way, keyed by
+    /// [`ConnectionReport::outcome`] ([`Ended::as_str`], or
+    /// `client-left-complete`).
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
         let mut counts = BTreeMap::new();
         for connection in &self.connections {
-            *counts.entry(connection.ended.as_str()).or_default() += 1;
+            *counts.entry(connection.outcome()).or_default() += 1;
         }
         counts
     }
@@ -55,9 +57,13 @@ impl DrainReport {
     }
 
     /// How many connections did not end in a close (failures and
-    /// handshakes that failed or were cancelled).
+    /// handshakes that failed or were cancelled); a client that left after
+    /// every exchange was complete (`client-left-complete`) is no failure.
     pub fn failed(&self) -> usize {
-        self.count(|ended| ended.close_outcome().is_none())
+        self.connections
+            .iter()
+            .filter(|c| c.ended.close_outcome().is_none() && !c.client_left_complete())
+            .count()
     }
 
     /// How many connections were cut with `cut` since serving began (see

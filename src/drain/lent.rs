@@ -59,9 +59,22 @@ struct Held<S: TlsBackend> {
     released: bool,
     /// The task waiting for the release ([`Lender::poll_released`]).
     waiting: Option<Waker>,
-    /// Why the code the stream was lent to cut the connection, if it did
-    /// (the server's timeouts): the report says so.
-    cut: Option<Cut>,
+    /// What the code the stream was lent to says of the connection, for
+    /// its report.
+    marks: BorrowerMarks,
+}
+
+/// What the code a stream was lent to (a server) says of the connection,
+/// for its report: whether it cut the connection and why, and whether its
+/// exchanges were complete.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BorrowerMarks {
+    /// Why the borrower cut the connection (a server's timeouts).
+    pub(crate) cut: Option<Cut>,
+    /// The borrower's protocol had completed every exchange (hyper's
+    /// connection ended cleanly with no request in flight) before it gave
+    /// the stream back.
+    pub(crate) exchange_complete: bool,
 }
 
 impl<S: TlsBackend> Slot<S> {
@@ -95,7 +108,7 @@ impl<S: TlsBackend> Lender<S> {
                 stream: Some(stream),
                 released: false,
                 waiting: None,
-                cut: None,
+                marks: BorrowerMarks::default(),
             }),
             handler_returned: AtomicBool::new(false),
         });
@@ -122,10 +135,10 @@ impl<S: TlsBackend> Lender<S> {
         Poll::Pending
     }
 
-    /// Why the borrower cut the connection ([`LentView::mark_cut`]), if it
-    /// did.
-    pub(super) fn cut(&self) -> Option<Cut> {
-        self.slot.lock().cut
+    /// What the borrower said of the connection ([`LentView::mark_cut`],
+    /// [`LentView::mark_exchange_complete`]).
+    pub(super) fn marks(&self) -> BorrowerMarks {
+        self.slot.lock().marks
     }
 
     /// Takes the stream back; the handle's later polls fail. `None` only if
@@ -203,7 +216,14 @@ impl<S: TlsBackend> LentView<S> {
     /// Records why the borrower is cutting the connection (a server
     /// timeout), for the connection's report. The first mark stays.
     pub(crate) fn mark_cut(&self, cut: Cut) {
-        self.slot.lock().cut.get_or_insert(cut);
+        self.slot.lock().marks.cut.get_or_insert(cut);
+    }
+
+    /// Records that the borrower's protocol completed every exchange (no
+    /// request in flight when it ended cleanly): a client that then leaves
+    /// without close_notify is reported `client-left-complete`.
+    pub(crate) fn mark_exchange_complete(&self) {
+        self.slot.lock().marks.exchange_complete = true;
     }
 }
 

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use tokio::time::Instant;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
-use super::lent::{Lender, LentStream};
+use super::lent::{BorrowerMarks, Lender, LentStream};
 use super::race::{race, Race};
 use super::serving::{Served, Serving};
 use super::shared::Shared;
@@ -23,8 +23,8 @@ use crate::connection_report::trace_connection;
 use crate::deadline::Deadline;
 use crate::stream::ClosePolicy;
 use crate::{
-    CloseOutcome, ConnectionReport, Cut, Ended, Error, GracefulStream, HandshakeKind,
-    ShutdownSignal, Stats, TlsBackend, TlsVersion,
+    CloseOutcome, ConnectionReport, Ended, Error, GracefulStream, HandshakeKind, ShutdownSignal,
+    Stats, TlsBackend, TlsVersion,
 };
 
 /// A handshake that yields the TLS stream, or why it failed.
@@ -81,8 +81,8 @@ struct Marks {
     forced: bool,
     /// The handler panicked.
     panicked: bool,
-    /// Why the handler (a server) cut the connection, if it did.
-    cut: Option<Cut>,
+    /// What the handler (a server) said of the connection.
+    said: BorrowerMarks,
 }
 
 /// What the connection was, once its handshake completed (empty when it
@@ -123,7 +123,7 @@ impl Task {
             Err((ended, marks)) => return self.record(ended, Connected::default(), marks),
         };
         let served = self.serve(handler(&mut stream, self.signal())).await;
-        self.finish(stream, served, None).await;
+        self.finish(stream, served, BorrowerMarks::default()).await;
     }
 
     /// Like [`run`](Self::run), for a handler that gets the stream lent by
@@ -168,10 +168,10 @@ impl Task {
             };
             let served = task.serve(serving).await;
             // Only this task takes the stream, once.
-            let cut = lender.cut();
+            let said = lender.marks();
             let finish = lender
                 .take()
-                .map(|stream| Box::pin(task.finish(stream, served, cut)));
+                .map(|stream| Box::pin(task.finish(stream, served, said)));
             if let Some(finish) = finish {
                 finish.await;
             }
@@ -212,12 +212,12 @@ impl Task {
     }
 
     /// Closes the served stream and records how the connection ended (and
-    /// why its borrower cut it, if it did).
+    /// what its borrower said of it).
     async fn finish<S: TlsBackend>(
         self,
         mut stream: GracefulStream<S>,
         served: Served,
-        cut: Option<Cut>,
+        said: BorrowerMarks,
     ) {
         let (closed, forced) = self.close(&mut stream, served).await;
         let ended = match closed {
@@ -227,7 +227,7 @@ impl Task {
         let marks = Marks {
             forced,
             panicked: served == Served::Panicked,
-            cut,
+            said,
         };
         let connected = Connected {
             stats: stream.stats(),
@@ -333,7 +333,8 @@ impl Task {
             lifetime: self.started.elapsed(),
             forced: marks.forced,
             panicked: marks.panicked,
-            cut: marks.cut,
+            cut: marks.said.cut,
+            exchange_complete: marks.said.exchange_complete,
             ..ConnectionReport::new(self.id, ended)
         };
         trace_connection!("graceful_tls::drain", &report);

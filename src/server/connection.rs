@@ -161,11 +161,17 @@ where
             // not answered) are cuts too; a protocol error (garbage instead
             // of HTTP, a reset stream) ends the connection, and the report
             // says how its TLS close went.
-            if let Err(e) = &ended {
-                if e.downcast_ref::<hyper::Error>()
-                    .is_some_and(hyper::Error::is_timeout)
-                {
-                    view.mark_cut(watch.hyper_timeout(h2 || requests.http2(), &probe));
+            match &ended {
+                // Every response sent: a client that now leaves without
+                // close_notify truncated nothing (`client-left-complete`).
+                Ok(()) if requests.all_complete() => view.mark_exchange_complete(),
+                Ok(()) => {}
+                Err(e) => {
+                    if e.downcast_ref::<hyper::Error>()
+                        .is_some_and(hyper::Error::is_timeout)
+                    {
+                        view.mark_cut(watch.hyper_timeout(h2 || requests.http2(), &probe));
+                    }
                 }
             }
             trace_http_error(ended);

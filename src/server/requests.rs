@@ -33,6 +33,9 @@ pub(super) struct Requests {
     in_flight: AtomicUsize,
     /// A request came over HTTP/2.
     http2: AtomicBool,
+    /// A response switched protocols (a WebSocket): the connection is the
+    /// application's once hyper lets go of it.
+    upgraded: AtomicBool,
     /// Set while the connection's task polls hyper: a response that ends
     /// then is seen right after the poll, without a wake-up.
     polling: AtomicBool,
@@ -53,6 +56,15 @@ impl Requests {
     /// Whether a request came over HTTP/2.
     pub(super) fn http2(&self) -> bool {
         self.http2.load(Ordering::Relaxed)
+    }
+
+    /// Whether hyper completed every exchange when it ended cleanly: at
+    /// least one request, none in flight, and none switched protocols (an
+    /// upgraded connection goes on in the application's hands). A client
+    /// that never sent a request exchanged nothing.
+    pub(super) fn all_complete(&self) -> bool {
+        let (started, in_flight) = self.counts();
+        started > 0 && in_flight == 0 && !self.upgraded.load(Ordering::Relaxed)
     }
 
     /// Marks the connection's task as polling hyper (`true`) or done
@@ -172,12 +184,16 @@ where
             Ok(response) => response,
             Err(e) => return Poll::Ready(Err(e)),
         };
-        if *this.close && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let in_flight = this.in_flight.take();
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(InFlight(requests)) = &in_flight {
+                requests.upgraded.store(true, Ordering::Relaxed);
+            }
+        } else if *this.close {
             response
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        let in_flight = this.in_flight.take();
         Poll::Ready(Ok(response.map(|inner| TrackedBody {
             inner,
             _in_flight: in_flight,
