@@ -72,7 +72,7 @@ pub(super) fn serve_connection<H, B>(
     builder: auto::Builder<TokioExecutor>,
     service: H,
     place: OwnedSemaphorePermit,
-    timeouts: PhaseTimeouts,
+    timeouts: Arc<PhaseTimeouts>,
 ) -> impl Future<Output = ()> + Send
 where
     H: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,

@@ -15,6 +15,7 @@
 //! would hold its connection (and its place under `max_connections`)
 //! forever.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -149,7 +150,9 @@ pub(super) enum Phase {
 #[derive(Debug)]
 pub(super) struct PhaseWatch {
     phase: Phase,
-    timeouts: PhaseTimeouts,
+    /// Shared by every connection of the server: one pointer here rather
+    /// than 64 bytes per idle connection.
+    timeouts: Arc<PhaseTimeouts>,
     /// Requests started as of the last step: more means a request came
     /// (and may already be done) since.
     started: u64,
@@ -157,7 +160,7 @@ pub(super) struct PhaseWatch {
 
 impl PhaseWatch {
     /// A connection whose handshake completed at `now`.
-    pub(super) fn new(now: Instant, timeouts: PhaseTimeouts) -> Self {
+    pub(super) fn new(now: Instant, timeouts: Arc<PhaseTimeouts>) -> Self {
         PhaseWatch {
             phase: Phase::AwaitingFirst {
                 deadline: saturating_after(now, timeouts.header_read),
@@ -287,6 +290,7 @@ impl PhaseWatch {
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
+    use std::sync::Arc;
     use std::time::Duration;
 
     use tokio::time::Instant;
@@ -332,7 +336,7 @@ mod tests {
     fn a_silent_client_is_dropped_at_the_header_read_timeout() {
         let t0 = Instant::now();
         let probe = FakeProbe::default();
-        let mut watch = PhaseWatch::new(t0, TIMEOUTS);
+        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
         let deadline = secs(t0, 30);
         assert_eq!(
             watch.step(secs(t0, 1), seen(0, 0, false), &probe),
@@ -355,7 +359,7 @@ mod tests {
     fn an_idle_connection_is_shut_down_at_the_keep_alive_timeout_then_dropped() {
         let t0 = Instant::now();
         let probe = FakeProbe::default();
-        let mut watch = PhaseWatch::new(t0, TIMEOUTS);
+        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
         // A request in flight: no deadline of the watch's.
         assert_eq!(
             watch.step(secs(t0, 1), seen(1, 1, false), &probe),
@@ -393,7 +397,7 @@ mod tests {
         let t0 = Instant::now();
         let probe = FakeProbe::default();
         // Nothing comes: dropped at the grace's end, no cut.
-        let mut watch = PhaseWatch::new(t0, TIMEOUTS);
+        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
         assert_eq!(
             watch.step(secs(t0, 5), seen(0, 0, true), &probe),
             Action::Wait(Some(secs(t0, 6)))
@@ -404,7 +408,7 @@ mod tests {
         );
         assert_eq!(watch.cut(), None);
         // The request comes within the grace: answered, then closed.
-        let mut watch = PhaseWatch::new(t0, TIMEOUTS);
+        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
         assert_eq!(
             watch.step(secs(t0, 5), seen(0, 0, true), &probe),
             Action::Wait(Some(secs(t0, 6)))
@@ -418,7 +422,7 @@ mod tests {
             Action::Wait(None)
         );
         // The grace never outlasts the first-request deadline.
-        let mut watch = PhaseWatch::new(t0, TIMEOUTS);
+        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
         assert_eq!(
             watch.step(
                 secs(t0, 29) + Duration::from_millis(500),
@@ -433,7 +437,7 @@ mod tests {
     fn the_drain_after_requests_reads_what_waits_a_bounded_number_of_rounds() {
         let t0 = Instant::now();
         let probe = FakeProbe::default();
-        let mut watch = PhaseWatch::new(t0, TIMEOUTS);
+        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
         watch.step(secs(t0, 1), seen(1, 0, false), &probe);
         assert!(matches!(watch.phase(), Phase::Idle { .. }));
         probe.unread.set(true);
@@ -448,7 +452,7 @@ mod tests {
             Action::Shutdown
         );
         // Nothing unread: shut down at once.
-        let mut watch = PhaseWatch::new(t0, TIMEOUTS);
+        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
         probe.unread.set(false);
         watch.step(secs(t0, 1), seen(1, 1, false), &probe);
         assert_eq!(
@@ -466,7 +470,7 @@ mod tests {
     fn hyper_timeouts_are_named_by_what_arrived() {
         let t0 = Instant::now();
         let probe = FakeProbe::default();
-        let mut watch = PhaseWatch::new(t0, TIMEOUTS);
+        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
         watch.step(secs(t0, 1), seen(1, 0, false), &probe);
         assert_eq!(watch.hyper_timeout(false, &probe), Cut::IdleTimeout);
         probe.read.set(5);
@@ -484,12 +488,12 @@ mod tests {
             first_request_grace: Duration::MAX,
             closing: Duration::MAX,
         };
-        let mut watch = PhaseWatch::new(t0, timeouts);
+        let mut watch = PhaseWatch::new(t0, Arc::new(timeouts));
         assert!(matches!(
             watch.step(secs(t0, 1), seen(0, 0, true), &probe),
             Action::Wait(Some(_))
         ));
-        let mut watch = PhaseWatch::new(t0, timeouts);
+        let mut watch = PhaseWatch::new(t0, Arc::new(timeouts));
         watch.step(secs(t0, 1), seen(1, 0, false), &probe);
         assert!(matches!(
             watch.step(secs(t0, 2), seen(1, 0, false), &probe),

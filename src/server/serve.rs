@@ -346,7 +346,7 @@ where
         mut stop: Pin<&mut F>,
     ) -> F::Output {
         let limits = self.limits;
-        let timeouts = limits.phase_timeouts(&self.config);
+        let timeouts = Arc::new(limits.phase_timeouts(&self.config));
         let mut acceptor = Acceptor::new(listener, limits.max_connections, limits.max_handshakes);
         let why = loop {
             // Biased towards the signal: no connection is accepted after it.
@@ -362,6 +362,7 @@ where
             } = admitted;
             let _ = tcp.set_nodelay(true);
             let (builder, service) = (self.builder.clone(), self.service.clone());
+            let timeouts = timeouts.clone();
             let handshake = Handshaking::new(self.tls.accept(tcp), handshake);
             // Refused only once a drain began, which is after this loop.
             let _ = set.spawn_lent(Some(peer), handshake, move |io, signal| {
