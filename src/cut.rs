@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-/// Why [`server::serve`](crate::server::serve) (feature `hyper`) cut a
-/// connection before the client or the drain ended it: one of the timeouts
-/// that bound every phase of a served connection (the phase table is in
-/// the [`server`](crate::server#the-phases-of-a-served-connection) docs).
+/// Why [`server::serve`] (feature `hyper`) cut a connection before the
+/// client or the drain ended it: one of the timeouts that bound every phase
+/// of a served connection (the phase table is in the [`server`][phases]
+/// docs).
 ///
 /// A cut connection is closed like any other, with close_notify and a
 /// bounded wait for the client's; its place under `max_connections` is free
@@ -16,6 +16,19 @@ use std::fmt;
 /// began ([`DrainReport::cuts`](crate::DrainReport::cuts),
 /// `header-timeouts=3` in its summary line), also those that ended long
 /// before the drain.
+///
+// Without the `hyper` feature the links go to docs.rs (built with every
+// feature) instead of breaking.
+#[cfg_attr(
+    feature = "hyper",
+    doc = "[`server::serve`]: crate::server::serve",
+    doc = "[phases]: crate::server#the-phases-of-a-served-connection"
+)]
+#[cfg_attr(
+    not(feature = "hyper"),
+    doc = "[`server::serve`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/fn.serve.html",
+    doc = "[phases]: https://docs.rs/graceful-tls/latest/graceful_tls/server/index.html#the-phases-of-a-served-connection"
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Cut {
