@@ -19,7 +19,7 @@
 
 mod connection_set;
 mod drain_report;
-mod flag;
+pub(crate) mod flag;
 mod lent;
 pub(crate) mod race;
 mod refused;

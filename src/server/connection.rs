@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::server::TlsStream;
 
-use super::phase::{Action, Observed, PhaseTimeouts, PhaseWatch, Probe};
+use super::phase::{Action, Observed, PhaseWatch, Probe, ServerPhases};
 use super::requests::{Requests, Tracked};
 use super::timer::{now, ConnectionSleep};
 use crate::drain::LentView;
@@ -69,10 +69,10 @@ type ServerIoInner = TlsStream<TcpStream>;
 pub(super) fn serve_connection<H, B>(
     io: ServerIo,
     signal: ShutdownSignal,
-    builder: auto::Builder<TokioExecutor>,
+    mut builder: auto::Builder<TokioExecutor>,
     service: H,
     place: OwnedSemaphorePermit,
-    timeouts: Arc<PhaseTimeouts>,
+    phases: Arc<ServerPhases>,
 ) -> impl Future<Output = ()> + Send
 where
     H: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
@@ -83,7 +83,7 @@ where
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     async move {
-        let mut watch = PhaseWatch::new(now(), timeouts);
+        let mut watch = PhaseWatch::new(now(), phases.clone());
         let view = io.view();
         let h2 = view
             .with_stream(|s| s.get_ref().get_ref().1.alpn_protocol() == Some(b"h2"))
@@ -93,9 +93,14 @@ where
             inner: service,
             signal: signal.clone(),
             requests: requests.clone(),
+            phases,
         };
         // `http2_only` changes the builder, which the connection borrows.
-        let builder = if h2 { builder.http2_only() } else { builder };
+        // Assigned in place: a new binding would take a second builder's
+        // room in the connection's future for its whole life.
+        if h2 {
+            builder = builder.http2_only();
+        }
         let probe = SocketProbe(&view);
         // hyper's connection lives in this block: it (and the IO, so that
         // the set's task closes the stream) is dropped at its end, before
@@ -132,6 +137,8 @@ where
                         started,
                         in_flight,
                         drain_begun,
+                        lame_duck: watch.lame_duck(),
+                        http2: h2 || requests.http2(),
                     };
                     match watch.step(now(), seen, &probe) {
                         Action::Wait(None) => return Poll::Pending,

@@ -17,7 +17,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::serve::{Accepting, Signal};
+use super::lame_duck::{FusedSignal, LameDuckEnd};
+use super::serve::Accepting;
 use super::Handover;
 use crate::drain::race::{race, Race};
 use crate::{ConnectionSet, DrainReport};
@@ -27,8 +28,8 @@ use crate::{ConnectionSet, DrainReport};
 pub(super) async fn serve<H, B>(
     mut accepting: Accepting<H>,
     mut listener: TcpListener,
-    mut shutdown: Signal,
-    mut abort: Signal,
+    mut shutdown: FusedSignal,
+    mut abort: FusedSignal,
     drain_timeout: Duration,
     handover: Handover,
 ) -> DrainReport
@@ -51,13 +52,18 @@ where
         let spare = listener.as_fd().try_clone_to_owned();
         let set = accepting.new_set();
         let why = {
-            let stop = pin!(race(shutdown.as_mut(), handover.handed_over_at()));
+            let stop = accepting.stop(&mut shutdown, &mut abort);
+            let stop = pin!(race(stop, handover.handed_over_at()));
             accepting.accept_until(listener, &set, stop).await
         };
         began.get_or_insert_with(Instant::now);
         drains.start(set, drain_timeout);
         let seen = match why {
-            Race::First(()) => return drains.finish(abort.as_mut(), began).await,
+            Race::First(LameDuckEnd::Elapsed) => return drains.finish(&mut abort, began).await,
+            Race::First(LameDuckEnd::Aborted) => {
+                drains.abort();
+                return drains.finish(std::future::pending(), began).await;
+            }
             Race::Second((_successor, seen)) => seen,
         };
         // The successor is watched until the drains end, and for the
@@ -69,14 +75,14 @@ where
         let mut lost = pin!(handover.lost_after(seen));
         tokio::select! {
             biased;
-            _ = abort.as_mut() => {
+            _ = &mut abort => {
                 drains.abort();
                 return drains.finish(std::future::pending(), began).await;
             }
             // Stopping: no round after this one.
-            _ = shutdown.as_mut() => return drains.finish(abort.as_mut(), began).await,
+            _ = &mut shutdown => return drains.finish(&mut abort, began).await,
             _ = async { drains.all_ended().await; probation.await } => {
-                return drains.finish(abort.as_mut(), began).await
+                return drains.finish(&mut abort, began).await
             }
             _ = lost.as_mut() => {}
         }
@@ -84,7 +90,7 @@ where
             Ok(next) => listener = next,
             Err(_e) => {
                 trace_no_resume(&_e);
-                return drains.finish(abort.as_mut(), began).await;
+                return drains.finish(&mut abort, began).await;
             }
         }
         accepting.readiness.set_ready();

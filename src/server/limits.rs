@@ -8,7 +8,7 @@ use std::time::Duration;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 
-use super::phase::PhaseTimeouts;
+use super::phase::{PhaseTimeouts, ServerPhases};
 use super::Serve;
 use crate::Config;
 
@@ -31,15 +31,19 @@ impl Limits {
         first_request_grace: Duration::from_secs(1),
     };
 
-    /// The timeouts of a served connection's phases (`phase.rs`); an idle
+    /// What a server's connections share: the timeouts of their phases
+    /// (`phase.rs`; an idle
     /// connection that was asked to close gets the close config's
-    /// `flush_timeout` to do so.
-    pub(super) fn phase_timeouts(&self, config: &Config) -> PhaseTimeouts {
-        PhaseTimeouts {
-            header_read: self.header_read_timeout,
-            keep_alive: self.keep_alive_timeout,
-            first_request_grace: self.first_request_grace,
-            closing: config.flush_timeout(),
+    /// `flush_timeout` to do so), and the lame duck's signal.
+    pub(super) fn phases(&self, config: &Config) -> ServerPhases {
+        ServerPhases {
+            timeouts: PhaseTimeouts {
+                header_read: self.header_read_timeout,
+                keep_alive: self.keep_alive_timeout,
+                first_request_grace: self.first_request_grace,
+                closing: config.flush_timeout(),
+            },
+            lame_duck: Default::default(),
         }
     }
 

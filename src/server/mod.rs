@@ -15,6 +15,7 @@ mod connection;
 mod generations;
 #[cfg(all(feature = "restart", unix))]
 mod inherited;
+mod lame_duck;
 mod limits;
 #[cfg(all(feature = "restart", unix))]
 mod listen;

@@ -21,11 +21,24 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::deadline::saturating_after;
+use crate::drain::flag::Flag;
 use crate::Cut;
+
+/// What every connection of one server shares: the timeouts of its phases,
+/// and the lame duck's signal. One allocation per server; each connection
+/// holds a pointer to it.
+#[derive(Debug, Default)]
+pub(super) struct ServerPhases {
+    pub(super) timeouts: PhaseTimeouts,
+    /// Fired when the lame duck begins (`Serve::with_lame_duck`): HTTP/1.1
+    /// responses say `connection: close`, HTTP/2 connections get GOAWAY
+    /// after their next request, so that clients move elsewhere.
+    pub(super) lame_duck: Flag,
+}
 
 /// The timeouts that bound a served connection's phases (from `Serve`'s
 /// limits and close config).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(super) struct PhaseTimeouts {
     /// From the end of the handshake to the first request head, complete.
     pub(super) header_read: Duration,
@@ -61,6 +74,11 @@ pub(super) struct Observed {
     pub(super) in_flight: usize,
     /// Whether the drain (or a restart's handover) has begun.
     pub(super) drain_begun: bool,
+    /// Whether the lame duck has begun.
+    pub(super) lame_duck: bool,
+    /// Whether the connection speaks HTTP/2 (ALPN `h2`, or a request
+    /// came over HTTP/2).
+    pub(super) http2: bool,
 }
 
 /// What the watch asks of its connection, which only it can find out.
@@ -152,21 +170,25 @@ pub(super) struct PhaseWatch {
     phase: Phase,
     /// Shared by every connection of the server: one pointer here rather
     /// than 64 bytes per idle connection.
-    timeouts: Arc<PhaseTimeouts>,
+    shared: Arc<ServerPhases>,
     /// Requests started as of the last step: more means a request came
     /// (and may already be done) since.
     started: u64,
+    /// Requests started when the lame duck was first seen: an HTTP/2
+    /// connection that serves one more gets GOAWAY.
+    lame_from: Option<u64>,
 }
 
 impl PhaseWatch {
     /// A connection whose handshake completed at `now`.
-    pub(super) fn new(now: Instant, timeouts: Arc<PhaseTimeouts>) -> Self {
+    pub(super) fn new(now: Instant, shared: Arc<ServerPhases>) -> Self {
         PhaseWatch {
             phase: Phase::AwaitingFirst {
-                deadline: saturating_after(now, timeouts.header_read),
+                deadline: saturating_after(now, shared.timeouts.header_read),
             },
-            timeouts,
+            shared,
             started: 0,
+            lame_from: None,
         }
     }
 
@@ -174,6 +196,11 @@ impl PhaseWatch {
     #[cfg(test)]
     pub(super) fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// Whether the server's lame duck has begun (one atomic load).
+    pub(super) fn lame_duck(&self) -> bool {
+        self.shared.lame_duck.is_fired()
     }
 
     /// The cut the watch decided, if any.
@@ -189,6 +216,11 @@ impl PhaseWatch {
     /// [`Action::Shutdown`] (once hyper was polled again).
     pub(super) fn step(&mut self, now: Instant, seen: Observed, probe: &impl Probe) -> Action {
         let new_request = seen.started != self.started;
+        if seen.lame_duck && self.lame_from.is_none() {
+            // A request that came in this very poll counts as one served
+            // during the lame duck.
+            self.lame_from = Some(self.started);
+        }
         self.started = seen.started;
         // The requests first: whatever the drain does, a request that came
         // moves the connection on.
@@ -214,10 +246,22 @@ impl PhaseWatch {
                 read: probe.bytes_read(),
             };
         }
+        // The lame duck: an HTTP/2 connection that served a request since
+        // it began gets GOAWAY (its streams in flight finish), so that the
+        // client opens its next one elsewhere. HTTP/1.1 responses say
+        // `connection: close` instead (the service wrapper).
+        if !seen.drain_begun
+            && seen.http2
+            && self.lame_from.is_some_and(|from| seen.started > from)
+            && matches!(self.phase, Phase::Serving | Phase::Idle { .. })
+        {
+            self.close(None, None);
+            return Action::Shutdown;
+        }
         if seen.drain_begun {
             match self.phase {
                 Phase::AwaitingFirst { deadline } => {
-                    let grace = saturating_after(now, self.timeouts.first_request_grace);
+                    let grace = saturating_after(now, self.shared.timeouts.first_request_grace);
                     self.phase = Phase::Grace {
                         until: grace.min(deadline),
                     };
@@ -236,9 +280,9 @@ impl PhaseWatch {
             Phase::AwaitingFirst { deadline } => Action::Wait(Some(deadline)),
             Phase::Serving => Action::Wait(None),
             Phase::Idle { since, .. } => {
-                let deadline = saturating_after(since, self.timeouts.keep_alive);
+                let deadline = saturating_after(since, self.shared.timeouts.keep_alive);
                 if now >= deadline {
-                    let until = saturating_after(now, self.timeouts.closing);
+                    let until = saturating_after(now, self.shared.timeouts.closing);
                     self.close(Some(until), Some(Cut::IdleTimeout));
                     Action::Shutdown
                 } else {
@@ -295,7 +339,9 @@ mod tests {
 
     use tokio::time::Instant;
 
-    use super::{Action, Observed, Phase, PhaseTimeouts, PhaseWatch, Probe, READ_ROUNDS};
+    use super::{
+        Action, Observed, Phase, PhaseTimeouts, PhaseWatch, Probe, ServerPhases, READ_ROUNDS,
+    };
     use crate::Cut;
 
     const TIMEOUTS: PhaseTimeouts = PhaseTimeouts {
@@ -325,7 +371,16 @@ mod tests {
             started,
             in_flight,
             drain_begun,
+            lame_duck: false,
+            http2: false,
         }
+    }
+
+    fn phases(timeouts: PhaseTimeouts) -> Arc<ServerPhases> {
+        Arc::new(ServerPhases {
+            timeouts,
+            ..ServerPhases::default()
+        })
     }
 
     fn secs(t0: Instant, s: u64) -> Instant {
@@ -336,7 +391,7 @@ mod tests {
     fn a_silent_client_is_dropped_at_the_header_read_timeout() {
         let t0 = Instant::now();
         let probe = FakeProbe::default();
-        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
+        let mut watch = PhaseWatch::new(t0, phases(TIMEOUTS));
         let deadline = secs(t0, 30);
         assert_eq!(
             watch.step(secs(t0, 1), seen(0, 0, false), &probe),
@@ -359,7 +414,7 @@ mod tests {
     fn an_idle_connection_is_shut_down_at_the_keep_alive_timeout_then_dropped() {
         let t0 = Instant::now();
         let probe = FakeProbe::default();
-        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
+        let mut watch = PhaseWatch::new(t0, phases(TIMEOUTS));
         // A request in flight: no deadline of the watch's.
         assert_eq!(
             watch.step(secs(t0, 1), seen(1, 1, false), &probe),
@@ -397,7 +452,7 @@ mod tests {
         let t0 = Instant::now();
         let probe = FakeProbe::default();
         // Nothing comes: dropped at the grace's end, no cut.
-        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
+        let mut watch = PhaseWatch::new(t0, phases(TIMEOUTS));
         assert_eq!(
             watch.step(secs(t0, 5), seen(0, 0, true), &probe),
             Action::Wait(Some(secs(t0, 6)))
@@ -408,7 +463,7 @@ mod tests {
         );
         assert_eq!(watch.cut(), None);
         // The request comes within the grace: answered, then closed.
-        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
+        let mut watch = PhaseWatch::new(t0, phases(TIMEOUTS));
         assert_eq!(
             watch.step(secs(t0, 5), seen(0, 0, true), &probe),
             Action::Wait(Some(secs(t0, 6)))
@@ -422,7 +477,7 @@ mod tests {
             Action::Wait(None)
         );
         // The grace never outlasts the first-request deadline.
-        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
+        let mut watch = PhaseWatch::new(t0, phases(TIMEOUTS));
         assert_eq!(
             watch.step(
                 secs(t0, 29) + Duration::from_millis(500),
@@ -437,7 +492,7 @@ mod tests {
     fn the_drain_after_requests_reads_what_waits_a_bounded_number_of_rounds() {
         let t0 = Instant::now();
         let probe = FakeProbe::default();
-        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
+        let mut watch = PhaseWatch::new(t0, phases(TIMEOUTS));
         watch.step(secs(t0, 1), seen(1, 0, false), &probe);
         assert!(matches!(watch.phase(), Phase::Idle { .. }));
         probe.unread.set(true);
@@ -452,7 +507,7 @@ mod tests {
             Action::Shutdown
         );
         // Nothing unread: shut down at once.
-        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
+        let mut watch = PhaseWatch::new(t0, phases(TIMEOUTS));
         probe.unread.set(false);
         watch.step(secs(t0, 1), seen(1, 1, false), &probe);
         assert_eq!(
@@ -470,12 +525,54 @@ mod tests {
     fn hyper_timeouts_are_named_by_what_arrived() {
         let t0 = Instant::now();
         let probe = FakeProbe::default();
-        let mut watch = PhaseWatch::new(t0, Arc::new(TIMEOUTS));
+        let mut watch = PhaseWatch::new(t0, phases(TIMEOUTS));
         watch.step(secs(t0, 1), seen(1, 0, false), &probe);
         assert_eq!(watch.hyper_timeout(false, &probe), Cut::IdleTimeout);
         probe.read.set(5);
         assert_eq!(watch.hyper_timeout(false, &probe), Cut::HeaderTimeout);
         assert_eq!(watch.hyper_timeout(true, &probe), Cut::PingTimeout);
+    }
+
+    #[test]
+    fn the_lame_duck_sends_http2_connections_away_after_one_more_request() {
+        let t0 = Instant::now();
+        let probe = FakeProbe::default();
+        let lame = |started, in_flight, http2| Observed {
+            lame_duck: true,
+            http2,
+            ..seen(started, in_flight, false)
+        };
+        // HTTP/2, idle with one request served when the lame duck begins:
+        // left alone until its next request, then GOAWAY.
+        let mut watch = PhaseWatch::new(t0, phases(TIMEOUTS));
+        watch.step(secs(t0, 1), seen(1, 0, false), &probe);
+        assert_eq!(
+            watch.step(secs(t0, 2), lame(1, 0, true), &probe),
+            Action::Wait(Some(secs(t0, 61)))
+        );
+        assert_eq!(
+            watch.step(secs(t0, 3), lame(2, 1, true), &probe),
+            Action::Shutdown
+        );
+        assert_eq!(
+            watch.step(secs(t0, 3), lame(2, 1, true), &probe),
+            Action::Wait(None)
+        );
+        // A fresh HTTP/2 connection during the lame duck: its first request
+        // is served, then GOAWAY.
+        let mut watch = PhaseWatch::new(t0, phases(TIMEOUTS));
+        watch.step(secs(t0, 1), lame(0, 0, true), &probe);
+        assert_eq!(
+            watch.step(secs(t0, 2), lame(1, 1, true), &probe),
+            Action::Shutdown
+        );
+        // HTTP/1.1 is left to `connection: close`.
+        let mut watch = PhaseWatch::new(t0, phases(TIMEOUTS));
+        watch.step(secs(t0, 1), lame(0, 0, false), &probe);
+        assert_eq!(
+            watch.step(secs(t0, 2), lame(1, 1, false), &probe),
+            Action::Wait(None)
+        );
     }
 
     #[test]
@@ -488,12 +585,12 @@ mod tests {
             first_request_grace: Duration::MAX,
             closing: Duration::MAX,
         };
-        let mut watch = PhaseWatch::new(t0, Arc::new(timeouts));
+        let mut watch = PhaseWatch::new(t0, phases(timeouts));
         assert!(matches!(
             watch.step(secs(t0, 1), seen(0, 0, true), &probe),
             Action::Wait(Some(_))
         ));
-        let mut watch = PhaseWatch::new(t0, Arc::new(timeouts));
+        let mut watch = PhaseWatch::new(t0, phases(timeouts));
         watch.step(secs(t0, 1), seen(1, 0, false), &probe);
         assert!(matches!(
             watch.step(secs(t0, 2), seen(1, 0, false), &probe),

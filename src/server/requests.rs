@@ -21,6 +21,7 @@ use hyper::header::{HeaderValue, CONNECTION};
 use hyper::service::Service;
 use hyper::{Request, Response, StatusCode, Version};
 
+use super::phase::ServerPhases;
 use crate::ShutdownSignal;
 
 /// One connection's request counts, shared by its task, its service
@@ -123,7 +124,7 @@ impl Drop for InFlight {
 
 /// Wraps the application's service: counts requests ([`Requests`]), and
 /// makes the response to an HTTP/1.x request that reached the service once
-/// the drain had begun say `connection: close`, so that hyper closes the
+/// the drain (or the lame duck) had begun say `connection: close`, so that hyper closes the
 /// connection after it. Hyper's graceful shutdown does the same for a
 /// request it is busy with when it runs, but a request read after the
 /// drain began can be answered within the same poll in which hyper reads
@@ -139,6 +140,8 @@ pub(super) struct Tracked<S> {
     pub(super) inner: S,
     pub(super) signal: ShutdownSignal,
     pub(super) requests: Arc<Requests>,
+    /// The server's shared state: its lame duck's signal.
+    pub(super) phases: Arc<ServerPhases>,
 }
 
 impl<S, B> Service<Request<Incoming>> for Tracked<S>
@@ -153,7 +156,7 @@ where
         let version = request.version();
         let http1 = matches!(version, Version::HTTP_10 | Version::HTTP_11);
         TrackedFuture {
-            close: http1 && self.signal.is_begun(),
+            close: http1 && (self.signal.is_begun() || self.phases.lame_duck.is_fired()),
             in_flight: Some(self.requests.begin(version == Version::HTTP_2)),
             inner: self.inner.call(request),
         }

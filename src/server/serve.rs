@@ -18,7 +18,9 @@ use tokio_rustls::TlsAcceptor;
 
 use super::accept::{Acceptor, Admitted, Handshaking};
 use super::connection::serve_connection;
+use super::lame_duck::{shutdown_then_lame_duck, FusedSignal, LameDuckEnd};
 use super::limits::Limits;
+use super::phase::ServerPhases;
 use super::timer::{with_alarm, ConnectionTimer};
 use super::Readiness;
 use crate::drain::race::{race, Race};
@@ -79,6 +81,7 @@ where
         config: Config::default(),
         handshake_timeout: Serve::<H>::DEFAULT_HANDSHAKE_TIMEOUT,
         drain_timeout: Serve::<H>::DEFAULT_DRAIN_TIMEOUT,
+        lame_duck: Duration::ZERO,
         shutdown: Box::pin(std::future::pending()),
         abort: Box::pin(std::future::pending()),
         readiness: Readiness::new(),
@@ -133,6 +136,8 @@ pub struct Serve<H> {
     config: Config,
     handshake_timeout: Duration,
     drain_timeout: Duration,
+    /// Between the shutdown signal and the drain (`lame_duck.rs`).
+    lame_duck: Duration,
     shutdown: Signal,
     abort: Signal,
     readiness: Readiness,
@@ -168,6 +173,31 @@ impl<H> Serve<H> {
     /// remains (with close_notify, within `flush_timeout`).
     pub fn with_drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
+        self
+    }
+
+    /// A lame duck of `duration` between the shutdown signal and the
+    /// drain, for servers behind a load balancer that learns of the
+    /// shutdown later than the server does (Kubernetes removes a pod from
+    /// its endpoints asynchronously). On the signal:
+    ///
+    /// * [`Readiness`] reports draining at once;
+    /// * the server keeps accepting and serving new connections for
+    ///   `duration`, while it sends clients elsewhere: HTTP/1.1 responses
+    ///   carry `connection: close`, and an HTTP/2 connection gets GOAWAY
+    ///   once it has served one more request (its streams in flight
+    ///   finish);
+    /// * then the drain proceeds as without it.
+    ///
+    /// The bound becomes `duration + drain_timeout + flush_timeout`; the
+    /// abort signal during the lame duck forces everything at once. Default
+    /// zero: the drain begins at the signal. With
+    /// [`with_handover`](Self::with_handover), a handover drains at once
+    /// (the successor serves already); only the shutdown signal gets the
+    /// lame duck. A lame duck replaces a `preStop` sleep (the server's
+    /// docs, "Operations").
+    pub fn with_lame_duck(mut self, duration: Duration) -> Self {
+        self.lame_duck = duration;
         self
     }
 
@@ -268,13 +298,15 @@ where
             config,
             handshake_timeout,
             drain_timeout,
-            mut shutdown,
-            mut abort,
+            lame_duck,
+            shutdown,
+            abort,
             readiness,
             limits,
             #[cfg(all(feature = "restart", unix))]
             handover,
         } = self;
+        let phases = Arc::new(limits.phases(&config));
         let mut accepting = Accepting {
             tls: TlsAcceptor::from(offer_http_alpn(tls)),
             service,
@@ -283,7 +315,11 @@ where
             readiness,
             config,
             handshake_timeout,
+            phases,
+            lame_duck,
         };
+        // Fused: raced during the lame duck, then again during the drain.
+        let (mut shutdown, mut abort) = (FusedSignal::new(shutdown), FusedSignal::new(abort));
         #[cfg(all(feature = "restart", unix))]
         if let Some(handover) = handover {
             return super::generations::serve(
@@ -297,10 +333,14 @@ where
             .await;
         }
         let set = accepting.new_set();
-        accepting
-            .accept_until(listener, &set, shutdown.as_mut())
-            .await;
-        match race(set.drain(drain_timeout), abort.as_mut()).await {
+        let end = {
+            let stop = std::pin::pin!(accepting.stop(&mut shutdown, &mut abort));
+            accepting.accept_until(listener, &set, stop).await
+        };
+        if end == LameDuckEnd::Aborted {
+            return set.abort().await;
+        }
+        match race(set.drain(drain_timeout), &mut abort).await {
             Race::First(report) => report,
             // Dropping the drain future keeps its state; abort escalates it
             // and reports the same connections.
@@ -319,6 +359,10 @@ pub(super) struct Accepting<H> {
     pub(super) readiness: Readiness,
     config: Config,
     handshake_timeout: Duration,
+    /// What every connection shares: the phase timeouts, the lame duck's
+    /// signal.
+    phases: Arc<ServerPhases>,
+    lame_duck: Duration,
 }
 
 impl<H, B> Accepting<H>
@@ -330,6 +374,19 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
+    /// Resolves when accepting must stop: the shutdown signal, then the
+    /// lame duck (if any), or the abort signal during it. Owns clones of
+    /// what it needs, so that `accept_until` can borrow `self`.
+    pub(super) fn stop<'a>(
+        &self,
+        shutdown: &'a mut FusedSignal,
+        abort: &'a mut FusedSignal,
+    ) -> impl Future<Output = LameDuckEnd> + Send + 'a {
+        let (phases, readiness, lame_duck) =
+            (self.phases.clone(), self.readiness.clone(), self.lame_duck);
+        async move { shutdown_then_lame_duck(shutdown, abort, lame_duck, &phases, &readiness).await }
+    }
+
     /// A set for one round of accepting.
     pub(super) fn new_set(&self) -> ConnectionSet {
         ConnectionSet::with_config(self.config).with_handshake_timeout(self.handshake_timeout)
@@ -346,7 +403,7 @@ where
         mut stop: Pin<&mut F>,
     ) -> F::Output {
         let limits = self.limits;
-        let timeouts = Arc::new(limits.phase_timeouts(&self.config));
+        let phases = &self.phases;
         let mut acceptor = Acceptor::new(listener, limits.max_connections, limits.max_handshakes);
         let why = loop {
             // Biased towards the signal: no connection is accepted after it.
@@ -362,12 +419,12 @@ where
             } = admitted;
             let _ = tcp.set_nodelay(true);
             let (builder, service) = (self.builder.clone(), self.service.clone());
-            let timeouts = timeouts.clone();
+            let phases = phases.clone();
             let handshake = Handshaking::new(self.tls.accept(tcp), handshake);
             // Refused only once a drain began, which is after this loop.
             let _ = set.spawn_lent(Some(peer), handshake, move |io, signal| {
                 with_alarm(serve_connection(
-                    io, signal, builder, service, connection, timeouts,
+                    io, signal, builder, service, connection, phases,
                 ))
             });
         };
@@ -404,6 +461,7 @@ impl<H> fmt::Debug for Serve<H> {
             .field("config", &self.config)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("drain_timeout", &self.drain_timeout)
+            .field("lame_duck", &self.lame_duck)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
