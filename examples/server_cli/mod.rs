@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use graceful_tls::server::Serve;
-use graceful_tls::{CancellationToken, DrainReport};
+use graceful_tls::{CancellationToken, DrainReport, Signals};
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 
-use crate::common::{self, say, ArgsError, Flags, Signals, TlsOptions};
+use crate::common::{self, say, ArgsError, Flags, TlsOptions};
 
 #[cfg(all(feature = "restart", unix))]
 mod restart;
@@ -169,14 +169,17 @@ pub fn run<F: Future<Output = ExitCode>>(serve: impl FnOnce() -> F) -> ExitCode 
 /// The TLS config, the bound listener and the signals, or why not.
 pub async fn start(args: &Args) -> Result<(Arc<ServerConfig>, TcpListener, Shutdown), String> {
     let tls = common::server_tls(&args.cert, &args.key, &args.tls)?;
+    // Before binding: a signal from now on drains, none kills us.
+    let signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     #[cfg_attr(not(all(feature = "restart", unix)), allow(unused_mut))]
-    let mut shutdown = Shutdown::install().map_err(|e| format!("cannot start: {e}"))?;
+    let mut shutdown = Shutdown::new(signals);
     let listener = listener(args).await?;
     if let Ok(local) = listener.local_addr() {
         say!("listening: {local}");
     }
     #[cfg(all(feature = "restart", unix))]
     restart::watch(args, &listener, &mut shutdown);
+    shutdown.announce();
     if let Some(path) = &args.pid_file {
         write_pid_file(path).map_err(|e| format!("cannot write --pid-file {path}: {e}"))?;
     }
@@ -220,14 +223,18 @@ fn write_pid_file(path: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// SIGINT/SIGTERM: the first fires `drain`, a second fires `abort`.
+/// The signals (`graceful_tls::Signals`: the first drains, a second
+/// aborts), each announced on stdout before the server acts on it.
 pub struct Shutdown {
-    pub drain: CancellationToken,
-    pub abort: CancellationToken,
-    /// Fires with `drain` (feature restart: once systemd was told
-    /// `STOPPING=1`). A restart's handover drains through
+    signals: Signals,
+    /// Fires on the first signal once `drain: begun` is out (feature
+    /// restart: and systemd was told `STOPPING=1`, so that a quick drain
+    /// cannot exit first). A restart's handover drains through
     /// `Serve::with_handover` instead, which may serve again.
-    pub begin: CancellationToken,
+    begin: CancellationToken,
+    /// Fires on the second signal once `drain: second signal, aborting` is
+    /// out.
+    abort: CancellationToken,
     #[cfg(all(feature = "restart", unix))]
     notifier: graceful_tls::server::Notifier,
     #[cfg(all(feature = "restart", unix))]
@@ -237,29 +244,39 @@ pub struct Shutdown {
 }
 
 impl Shutdown {
-    fn install() -> std::io::Result<Shutdown> {
-        let mut signals = Signals::new()?;
-        let (drain, abort) = (CancellationToken::new(), CancellationToken::new());
-        let (first, second) = (drain.clone(), abort.clone());
-        tokio::spawn(async move {
-            signals.recv().await;
-            say!("drain: begun");
-            first.cancel();
-            signals.recv().await;
-            say!("drain: second signal, aborting");
-            second.cancel();
-        });
-        Ok(Shutdown {
-            begin: drain.child_token(),
-            drain,
-            abort,
+    fn new(signals: Signals) -> Shutdown {
+        Shutdown {
+            signals,
+            begin: CancellationToken::new(),
+            abort: CancellationToken::new(),
             #[cfg(all(feature = "restart", unix))]
             notifier: graceful_tls::server::Notifier::disabled(),
             #[cfg(all(feature = "restart", unix))]
             handover: None,
             #[cfg(all(feature = "restart", unix))]
             stop_grace: Duration::ZERO,
-        })
+        }
+    }
+
+    /// Says each signal on stdout, then passes it on to the server: the
+    /// lines come before anything the drain or the abort prints.
+    fn announce(&self) {
+        let (signals, begin, abort) =
+            (self.signals.clone(), self.begin.clone(), self.abort.clone());
+        #[cfg(all(feature = "restart", unix))]
+        let notifier = self.notifier.clone();
+        tokio::spawn(async move {
+            signals.drain().await;
+            say!("drain: begun");
+            #[cfg(all(feature = "restart", unix))]
+            if let Err(e) = notifier.stopping() {
+                say!("notify: cannot send STOPPING=1: {e}");
+            }
+            begin.cancel();
+            signals.abort().await;
+            say!("drain: second signal, aborting");
+            abort.cancel();
+        });
     }
 }
 
