@@ -1,7 +1,7 @@
 //! A TLS client that reports how its connection ended.
 //!
 //! ```text
-//! cargo run --example client -- --connect 127.0.0.1:4433 --server-name localhost \
+//! cargo run --features signals --example client -- --connect 127.0.0.1:4433 --server-name localhost \
 //!     --ca testkit/certs/ca.pem --send hello --cancel-after-ms 500
 //! ```
 //!
@@ -29,9 +29,9 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use common::{say, ArgsError, Flags, Signals, TlsOptions};
+use common::{say, ArgsError, Flags, TlsOptions};
 use graceful_tls::client::{Connector, SessionCache, SessionPolicy};
-use graceful_tls::{CancellationToken, ReadOutcome};
+use graceful_tls::{CancellationToken, ReadOutcome, Signals};
 use rustls::pki_types::ServerName;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -117,11 +117,11 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError> {
 /// Fires `token` on Ctrl-C (or SIGTERM). The handlers are installed before
 /// this returns, so a Ctrl-C never kills the process instead.
 fn cancel_on_signal(token: &CancellationToken) {
-    match Signals::new() {
-        Ok(mut signals) => {
+    match Signals::install() {
+        Ok(signals) => {
             let token = token.clone();
             tokio::spawn(async move {
-                signals.recv().await;
+                signals.drain().await;
                 token.cancel();
             });
         }

@@ -2,7 +2,7 @@
 //! one ended.
 //!
 //! ```text
-//! cargo run --example server -- --listen 127.0.0.1:4433 \
+//! cargo run --features signals --example server -- --listen 127.0.0.1:4433 \
 //!     --cert testkit/certs/server.pem --key testkit/certs/server.key --reply hi
 //! ```
 //!
@@ -42,9 +42,9 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{say, ArgsError, Flags, Signals, TlsOptions};
+use common::{say, ArgsError, Flags, TlsOptions};
 use graceful_tls::{
-    ConnectionSet, DrainReport, Ended, GracefulStream, ReadOutcome, ShutdownSignal,
+    ConnectionSet, DrainReport, Ended, GracefulStream, ReadOutcome, ShutdownSignal, Signals,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -287,7 +287,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut signals = match Signals::new() {
+    // Before binding: a signal from now on drains (a second aborts), none
+    // kills us.
+    let signals = match Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
             eprintln!("server: cannot install signal handlers: {e}");
@@ -319,6 +321,7 @@ async fn main() -> ExitCode {
     });
     let mut connections = 0u64;
     let mut ended = shared.ended.subscribe();
+    let mut first_signal = pin!(signals.drain());
 
     // Accept until a signal arrives, or until --max-conns connections were
     // accepted and all of them ended on their own.
@@ -333,7 +336,7 @@ async fn main() -> ExitCode {
             }
         };
         tokio::select! {
-            () = signals.recv() => break true,
+            () = &mut first_signal => break true,
             () = all_ended => break false,
             accepted = listener.accept(), if args.max_conns.is_none_or(|max| connections < max) => {
                 match accepted {
@@ -361,7 +364,7 @@ async fn main() -> ExitCode {
         let mut drain = pin!(set.drain(args.drain_timeout));
         tokio::select! {
             report = &mut drain => Some(report),
-            () = signals.recv() => {
+            () = signals.abort() => {
                 say!("drain: second signal, aborting");
                 Some(set.abort().await)
             }

@@ -34,6 +34,8 @@ mod outcome;
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub mod server;
+#[cfg(feature = "signals")]
+mod signals;
 mod stats;
 mod stream;
 mod waker_identity;
@@ -46,6 +48,9 @@ pub use drain::{ConnectionSet, DrainReport, HandlerFuture, LentStream, Refused, 
 pub use ended::Ended;
 pub use error::Error;
 pub use outcome::{CloseOutcome, ReadOutcome};
+#[cfg(feature = "signals")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signals")))]
+pub use signals::Signals;
 pub use stats::Stats;
 pub use stream::GracefulStream;
 

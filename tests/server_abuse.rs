@@ -447,3 +447,116 @@ fn accept_errors_child() {
         println!("accept-errors: {}", report.accept_errors);
     });
 }
+
+/// `Serve::on_end` sees every connection once, whenever and however it
+/// ended: one cut by the header read timeout before the drain, one the
+/// client closed, one the drain closed. The drain report still lists only
+/// the connection live when the drain began, exactly as the hook saw it.
+#[tokio::test(start_paused = true)]
+async fn on_end_reports_every_connection_once() {
+    use graceful_tls::ConnectionReport;
+    use std::sync::{Arc, Mutex};
+
+    let seen: Arc<Mutex<Vec<ConnectionReport>>> = Arc::default();
+    let hook = seen.clone();
+    let server = start(move |serve| {
+        serve
+            .with_header_read_timeout(Duration::from_secs(5))
+            .on_end(move |conn| hook.lock().unwrap().push(conn.clone()))
+    })
+    .await;
+    let seen_count = |n: usize| {
+        let seen = seen.clone();
+        within(Duration::from_secs(60), async move {
+            while seen.lock().unwrap().len() < n {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+
+    // Silent after its handshake: cut at the header read timeout.
+    let mut silent = pairs::connect_alpn(server.addr, b"http/1.1").await;
+    let saw = within(Duration::from_secs(60), peer_read_to_end(&mut silent)).await;
+    assert!(matches!(saw, PeerSaw::CloseNotify(_)), "{saw:?}");
+    seen_count(1).await;
+
+    // Served, then closed by the client (close_notify first).
+    let mut leaving = pairs::connect_alpn(server.addr, b"http/1.1").await;
+    send(&mut leaving, GET).await;
+    read_hello(&mut leaving).await;
+    leaving.shutdown().await.expect("client close_notify");
+    let saw = within(Duration::from_secs(60), peer_read_to_end(&mut leaving)).await;
+    assert!(matches!(saw, PeerSaw::CloseNotify(_)), "{saw:?}");
+    seen_count(2).await;
+
+    // Served, idle when the drain begins.
+    let mut drained = pairs::connect_alpn(server.addr, b"http/1.1").await;
+    send(&mut drained, GET).await;
+    read_hello(&mut drained).await;
+    let closing = tokio::spawn(async move { peer_read_to_end(&mut drained).await });
+    let report = within(Duration::from_secs(60), server.drain()).await;
+    let saw = closing.await.expect("client task");
+    assert!(matches!(saw, PeerSaw::CloseNotify(_)), "{saw:?}");
+
+    // The drain returned after the hook saw its connection: no wait.
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "{seen:#?}");
+    let mut ids: Vec<u64> = seen.iter().map(|c| c.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each connection once: {seen:#?}");
+    assert_eq!(
+        seen[0].cut,
+        Some(graceful_tls::Cut::HeaderTimeout),
+        "{seen:#?}"
+    );
+    assert_eq!(seen[1].cut, None, "{seen:#?}");
+    assert_eq!(report.connections.len(), 1, "{report:?}");
+    assert_eq!(report.connections[0].to_string(), seen[2].to_string());
+    assert_eq!(report.connections[0].id, seen[2].id);
+    // The cut before the drain is still counted, as before.
+    assert_eq!(
+        report.cut_counts.get(&graceful_tls::Cut::HeaderTimeout),
+        Some(&1),
+        "{report:?}"
+    );
+}
+
+/// A hook that panics on every call poisons nothing and loses no report:
+/// the connections it panicked on still end normally and are in the drain
+/// report, and later connections are still reported to it.
+#[tokio::test(start_paused = true)]
+async fn on_end_hook_that_panics_loses_nothing() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let server = start(move |serve| {
+        serve.on_end(move |conn| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            panic!("a hook that panics (on connection {})", conn.id);
+        })
+    })
+    .await;
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let mut client = pairs::connect_alpn(server.addr, b"http/1.1").await;
+        send(&mut client, GET).await;
+        read_hello(&mut client).await;
+        clients.push(tokio::spawn(
+            async move { peer_read_to_end(&mut client).await },
+        ));
+    }
+    let report = within(Duration::from_secs(60), server.drain()).await;
+    for client in clients {
+        let saw = client.await.expect("client task");
+        assert!(matches!(saw, PeerSaw::CloseNotify(_)), "{saw:?}");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(report.connections.len(), 2, "{report:?}");
+    assert!(
+        report.connections.iter().all(|c| !c.panicked),
+        "the hook's panic is not the handler's: {report:?}"
+    );
+}

@@ -1,5 +1,6 @@
-//! What the examples share: output, argument parsing, rustls configs and
-//! shutdown signals. (`mod common;` in each example; not an example itself.)
+//! What the examples share: output, argument parsing and rustls configs
+//! (the shutdown signals are `graceful_tls::Signals`). (`mod common;` in
+//! each example; not an example itself.)
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -158,42 +159,6 @@ pub fn client_tls(ca: &str, options: &TlsOptions) -> Result<Arc<ClientConfig>, S
 /// `testkit/certs/<name>` of this repository (for the demo).
 pub fn test_cert(name: &str) -> String {
     configs::path(name)
-}
-
-/// A stream of SIGINT/SIGTERM (Ctrl-C elsewhere). The handlers are installed
-/// when this returns, so a signal sent right after startup is never lost and
-/// never kills the process.
-pub struct Signals {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    pub fn new() -> std::io::Result<Signals> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            Ok(Signals {
-                interrupt: signal(SignalKind::interrupt())?,
-                terminate: signal(SignalKind::terminate())?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(Signals {})
-    }
-
-    /// Resolves on the next SIGINT or SIGTERM.
-    pub async fn recv(&mut self) {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// An error and its sources on one line (`graceful_tls::Error`'s `Display`

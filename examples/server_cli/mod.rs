@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use graceful_tls::server::Serve;
-use graceful_tls::{CancellationToken, DrainReport};
+use graceful_tls::{CancellationToken, DrainReport, Signals};
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 
-use crate::common::{self, say, ArgsError, Flags, Signals, TlsOptions};
+use crate::common::{self, say, ArgsError, Flags, TlsOptions};
 
 #[cfg(all(feature = "restart", unix))]
 mod restart;
@@ -44,6 +44,11 @@ pub const FLAGS: &str = "\
   --first-request-grace-ms N   when the drain begins, connections that have
                                not sent their first request may still send
                                it for N ms; it is answered (default 1000)
+  --lame-duck-ms N             on the first SIGINT/SIGTERM, keep serving for
+                               N ms with readiness failing (/ready: 503),
+                               HTTP/1.1 responses saying connection: close
+                               and HTTP/2 connections getting GOAWAY after
+                               their next request; then drain (default 0)
   --flush-timeout-ms N         Config::flush_timeout
   --peer-close-timeout-ms N    Config::peer_close_timeout
   --tls12                      allow only TLS 1.2
@@ -90,6 +95,7 @@ pub struct Args {
     pub header_read_timeout: Duration,
     pub keep_alive_timeout: Duration,
     pub first_request_grace: Duration,
+    pub lame_duck: Duration,
     pub tls: TlsOptions,
 }
 
@@ -102,6 +108,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
     let mut header_read_timeout = Serve::<()>::DEFAULT_HEADER_READ_TIMEOUT;
     let mut keep_alive_timeout = Serve::<()>::DEFAULT_KEEP_ALIVE_TIMEOUT;
     let mut first_request_grace = Serve::<()>::DEFAULT_FIRST_REQUEST_GRACE;
+    let mut lame_duck = Duration::ZERO;
     let mut tls = TlsOptions::default();
     let (mut pid_file, mut restart_timeout) = (None, Duration::from_secs(30));
     let (mut restart_stop_grace, mut spawn_when_serving) = (Duration::from_secs(25), None);
@@ -127,6 +134,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
             "--header-read-timeout-ms" => header_read_timeout = flags.millis(&flag)?,
             "--keep-alive-timeout-ms" => keep_alive_timeout = flags.millis(&flag)?,
             "--first-request-grace-ms" => first_request_grace = flags.millis(&flag)?,
+            "--lame-duck-ms" => lame_duck = flags.millis(&flag)?,
             "-h" | "--help" => return Err(ArgsError::Help),
             other => return Err(ArgsError::Bad(format!("unknown argument: {other:?}"))),
         }
@@ -146,6 +154,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, ArgsError>
         header_read_timeout,
         keep_alive_timeout,
         first_request_grace,
+        lame_duck,
         tls,
     })
 }
@@ -169,14 +178,17 @@ pub fn run<F: Future<Output = ExitCode>>(serve: impl FnOnce() -> F) -> ExitCode 
 /// The TLS config, the bound listener and the signals, or why not.
 pub async fn start(args: &Args) -> Result<(Arc<ServerConfig>, TcpListener, Shutdown), String> {
     let tls = common::server_tls(&args.cert, &args.key, &args.tls)?;
+    // Before binding: a signal from now on drains, none kills us.
+    let signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     #[cfg_attr(not(all(feature = "restart", unix)), allow(unused_mut))]
-    let mut shutdown = Shutdown::install().map_err(|e| format!("cannot start: {e}"))?;
+    let mut shutdown = Shutdown::new(signals);
     let listener = listener(args).await?;
     if let Ok(local) = listener.local_addr() {
         say!("listening: {local}");
     }
     #[cfg(all(feature = "restart", unix))]
     restart::watch(args, &listener, &mut shutdown);
+    shutdown.announce();
     if let Some(path) = &args.pid_file {
         write_pid_file(path).map_err(|e| format!("cannot write --pid-file {path}: {e}"))?;
     }
@@ -220,14 +232,18 @@ fn write_pid_file(path: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// SIGINT/SIGTERM: the first fires `drain`, a second fires `abort`.
+/// The signals (`graceful_tls::Signals`: the first drains, a second
+/// aborts), each announced on stdout before the server acts on it.
 pub struct Shutdown {
-    pub drain: CancellationToken,
-    pub abort: CancellationToken,
-    /// Fires with `drain` (feature restart: once systemd was told
-    /// `STOPPING=1`). A restart's handover drains through
+    signals: Signals,
+    /// Fires on the first signal once `drain: begun` is out (feature
+    /// restart: and systemd was told `STOPPING=1`, so that a quick drain
+    /// cannot exit first). A restart's handover drains through
     /// `Serve::with_handover` instead, which may serve again.
-    pub begin: CancellationToken,
+    begin: CancellationToken,
+    /// Fires on the second signal once `drain: second signal, aborting` is
+    /// out.
+    abort: CancellationToken,
     #[cfg(all(feature = "restart", unix))]
     notifier: graceful_tls::server::Notifier,
     #[cfg(all(feature = "restart", unix))]
@@ -237,29 +253,39 @@ pub struct Shutdown {
 }
 
 impl Shutdown {
-    fn install() -> std::io::Result<Shutdown> {
-        let mut signals = Signals::new()?;
-        let (drain, abort) = (CancellationToken::new(), CancellationToken::new());
-        let (first, second) = (drain.clone(), abort.clone());
-        tokio::spawn(async move {
-            signals.recv().await;
-            say!("drain: begun");
-            first.cancel();
-            signals.recv().await;
-            say!("drain: second signal, aborting");
-            second.cancel();
-        });
-        Ok(Shutdown {
-            begin: drain.child_token(),
-            drain,
-            abort,
+    fn new(signals: Signals) -> Shutdown {
+        Shutdown {
+            signals,
+            begin: CancellationToken::new(),
+            abort: CancellationToken::new(),
             #[cfg(all(feature = "restart", unix))]
             notifier: graceful_tls::server::Notifier::disabled(),
             #[cfg(all(feature = "restart", unix))]
             handover: None,
             #[cfg(all(feature = "restart", unix))]
             stop_grace: Duration::ZERO,
-        })
+        }
+    }
+
+    /// Says each signal on stdout, then passes it on to the server: the
+    /// lines come before anything the drain or the abort prints.
+    fn announce(&self) {
+        let (signals, begin, abort) =
+            (self.signals.clone(), self.begin.clone(), self.abort.clone());
+        #[cfg(all(feature = "restart", unix))]
+        let notifier = self.notifier.clone();
+        tokio::spawn(async move {
+            signals.drain().await;
+            say!("drain: begun");
+            #[cfg(all(feature = "restart", unix))]
+            if let Err(e) = notifier.stopping() {
+                say!("notify: cannot send STOPPING=1: {e}");
+            }
+            begin.cancel();
+            signals.abort().await;
+            say!("drain: second signal, aborting");
+            abort.cancel();
+        });
     }
 }
 
@@ -296,6 +322,7 @@ pub fn configure<H>(serve: Serve<H>, args: &Args, shutdown: &Shutdown) -> Serve<
         .with_header_read_timeout(args.header_read_timeout)
         .with_keep_alive_timeout(args.keep_alive_timeout)
         .with_first_request_grace(args.first_request_grace)
+        .with_lame_duck(args.lame_duck)
         .with_drain_timeout(args.drain_timeout)
         .with_close_config(args.tls.graceful_config())
         .with_graceful_shutdown(shutdown.begin.clone().cancelled_owned())

@@ -5,7 +5,6 @@
 use std::sync::Mutex;
 
 use graceful_tls::server::{Inherited, ListenError, Notifier, Restart, RestartEvent};
-use graceful_tls::CancellationToken;
 use tokio::net::TcpListener;
 
 use super::{Args, Shutdown};
@@ -41,7 +40,8 @@ pub fn inherited() -> Result<Option<TcpListener>, String> {
 
 /// Starts watching for SIGHUP (the server drains on a handover through
 /// `Serve::with_handover`, and serves again if the successor dies during
-/// that drain); SIGTERM (`shutdown.drain`) tells systemd `STOPPING=1`.
+/// that drain); the first SIGTERM stops the watch and tells systemd
+/// `STOPPING=1` (`Shutdown::announce`).
 pub fn watch(args: &Args, listener: &TcpListener, shutdown: &mut Shutdown) {
     // What `Inherited::take` took (NOTIFY_SOCKET is no longer in the
     // environment).
@@ -49,7 +49,7 @@ pub fn watch(args: &Args, listener: &TcpListener, shutdown: &mut Shutdown) {
     shutdown.notifier = notifier.clone();
     shutdown.stop_grace = args.restart_stop_grace;
     let restart = Restart::new()
-        .with_notifier(notifier.clone())
+        .with_notifier(notifier)
         .with_ready_timeout(args.restart_timeout)
         .with_stop_grace(args.restart_stop_grace)
         .with_probation(args.restart_probation)
@@ -81,25 +81,10 @@ pub fn watch(args: &Args, listener: &TcpListener, shutdown: &mut Shutdown) {
             }
             _ => {}
         });
-    let handover = match restart.watch(listener, shutdown.drain.clone()) {
-        Ok(handover) => handover,
-        Err(e) => {
-            say!("restart: unavailable: {e}");
-            return;
-        }
-    };
-    shutdown.handover = Some(handover);
-    // The drain begins once systemd was told why: STOPPING=1 on SIGTERM
-    // (sent before the drain, so that a quick drain cannot exit first).
-    shutdown.begin = CancellationToken::new();
-    let (drain, begin) = (shutdown.drain.clone(), shutdown.begin.clone());
-    tokio::spawn(async move {
-        drain.cancelled().await;
-        if let Err(e) = notifier.stopping() {
-            say!("notify: cannot send STOPPING=1: {e}");
-        }
-        begin.cancel();
-    });
+    match restart.watch(listener, shutdown.signals.drain_token()) {
+        Ok(handover) => shutdown.handover = Some(handover),
+        Err(e) => say!("restart: unavailable: {e}"),
+    }
 }
 
 /// Tells systemd, or the previous generation, that we serve.

@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::race::{race, Race};
-use super::shared::Shared;
+use super::shared::{EndHook, Shared};
 use super::task::{boxed_handshake, Task};
 use super::{DrainReport, HandlerFuture, LentStream, Refused, ShutdownSignal};
 use crate::deadline::{saturating_after, Deadline};
-use crate::{Config, GracefulStream, TlsBackend};
+use crate::{Config, ConnectionReport, GracefulStream, TlsBackend};
 
 #[doc = include_str!("../docs/connection_set.md")]
 pub struct ConnectionSet {
@@ -43,6 +43,36 @@ impl ConnectionSet {
     /// no timeout (only the drain's deadline bounds a handshake).
     pub fn with_handshake_timeout(self, timeout: Duration) -> Self {
         self.shared.set_handshake_timeout(Some(timeout));
+        self
+    }
+
+    /// Calls `hook` with every connection's [`ConnectionReport`], once,
+    /// when the connection ends: whenever it ends (before, during or after
+    /// a drain; the [`DrainReport`] keeps only the connections that ended
+    /// after the drain began) and however (failed and timed-out handshakes
+    /// included). Replaces an earlier hook; applies to connections that end
+    /// from now on.
+    ///
+    /// The hook runs in the connection's task, outside any lock of the set,
+    /// before the set counts the connection as ended: when
+    /// [`drain`](Self::drain) or [`abort`](Self::abort) returns, the hook
+    /// has seen every connection of the report. So keep it short and
+    /// non-blocking (a slow hook slows the drain). A panicking hook is
+    /// caught: the report is still recorded and the set goes on.
+    ///
+    /// ```no_run
+    /// let set = graceful_tls::ConnectionSet::new()
+    ///     .on_end(|conn| eprintln!("{conn}")); // e.g. "connection 3 (127.0.0.1:50312) TLSv1.3 full: peer-confirmed"
+    /// # drop(set);
+    /// ```
+    pub fn on_end(self, hook: impl Fn(&ConnectionReport) + Send + Sync + 'static) -> Self {
+        self.with_end_hook(Arc::new(hook))
+    }
+
+    /// [`on_end`](Self::on_end) with a hook already shared (by a server's
+    /// sets).
+    pub(crate) fn with_end_hook(self, hook: EndHook) -> Self {
+        self.shared.set_on_end(hook);
         self
     }
 

@@ -34,4 +34,6 @@ pub use lent::LentStream;
 #[cfg(feature = "hyper")]
 pub(crate) use lent::LentView;
 pub use refused::Refused;
+#[cfg(feature = "hyper")]
+pub(crate) use shared::EndHook;
 pub use signal::{HandlerFuture, ShutdownSignal};

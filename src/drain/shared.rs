@@ -1,6 +1,8 @@
 //! What a [`ConnectionSet`](super::ConnectionSet) and its tasks share: the
 //! signals, the task tracker, and the record of a drain.
 
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::time::Instant;
@@ -11,6 +13,19 @@ use super::drain_report::{trace_drain, DrainReport};
 use super::flag::Flag;
 use crate::deadline::saturating_after;
 use crate::{Config, ConnectionReport, Cut};
+
+/// A hook told every connection's report ([`ConnectionSet::on_end`](super::ConnectionSet::on_end)).
+pub(crate) type EndHook = Arc<dyn Fn(&ConnectionReport) + Send + Sync>;
+
+/// The set's end hook, if any (`Debug` says whether there is one).
+#[derive(Clone, Default)]
+struct OnEnd(Option<EndHook>);
+
+impl fmt::Debug for OnEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
+}
 
 /// The set's state, shared with every connection's task.
 #[derive(Debug)]
@@ -42,6 +57,8 @@ struct State {
     cuts: std::collections::BTreeMap<Cut, u64>,
     /// Bounds each handshake registered from now on.
     handshake_timeout: Option<std::time::Duration>,
+    /// Told every connection's report, outside the lock (`record`).
+    on_end: OnEnd,
 }
 
 impl Shared {
@@ -63,6 +80,10 @@ impl Shared {
 
     pub(super) fn set_handshake_timeout(&self, timeout: Option<std::time::Duration>) {
         self.state().handshake_timeout = timeout;
+    }
+
+    pub(super) fn set_on_end(&self, hook: EndHook) {
+        self.state().on_end = OnEnd(Some(hook));
     }
 
     pub(super) fn handshake_timeout(&self) -> Option<std::time::Duration> {
@@ -111,10 +132,23 @@ impl Shared {
         saturating_after(forced_at, self.config.flush_timeout())
     }
 
-    /// Keeps the report of a connection that ended after the drain began
-    /// (the ones before are not kept, so a long-running set does not grow),
-    /// and counts its cut whenever it ended.
+    /// Tells the end hook, if any, then keeps the report of a connection
+    /// that ended after the drain began (the ones before are not kept, so
+    /// a long-running set does not grow), and counts its cut whenever it
+    /// ended.
+    ///
+    /// The hook runs in the connection's task, before its tracker token is
+    /// dropped (the caller holds it), so a drain returns only once the hook
+    /// has seen every connection it reports; and outside the state's lock,
+    /// so a hook that calls back into the set (`live()`, a clone of the
+    /// `Readiness`...) cannot deadlock. A panicking hook is caught: the
+    /// report is still recorded and the set goes on (the panic itself was
+    /// already printed by the panic hook).
     pub(super) fn record(&self, report: ConnectionReport) {
+        let OnEnd(hook) = self.state().on_end.clone();
+        if let Some(hook) = hook {
+            let _ = catch_unwind(AssertUnwindSafe(|| hook(&report)));
+        }
         let mut state = self.state();
         if let Some(cut) = report.cut {
             *state.cuts.entry(cut).or_default() += 1;

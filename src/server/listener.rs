@@ -34,10 +34,11 @@ type Handshaken = Option<(GracefulTlsStream, SocketAddr)>;
 ///
 /// ```no_run
 /// # async fn run(app: axum::Router, tls: std::sync::Arc<rustls::ServerConfig>) {
+/// let signals = graceful_tls::Signals::install().unwrap(); // SIGINT/SIGTERM
 /// let tcp = tokio::net::TcpListener::bind("0.0.0.0:8443").await.unwrap();
 /// let listener = graceful_tls::server::GracefulListener::new(tcp, tls);
 /// axum::serve(listener, app)
-///     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap() })
+///     .with_graceful_shutdown(signals.drain())
 ///     .await
 ///     .unwrap();
 /// # }

@@ -24,7 +24,8 @@ use super::phase::ServerPhases;
 use super::timer::{with_alarm, ConnectionTimer};
 use super::Readiness;
 use crate::drain::race::{race, Race};
-use crate::{Config, ConnectionSet, DrainReport};
+use crate::drain::EndHook;
+use crate::{Config, ConnectionReport, ConnectionSet, DrainReport, Signals};
 
 /// A shutdown or abort signal, boxed so that `Serve` keeps one type
 /// parameter.
@@ -86,6 +87,7 @@ where
         abort: Box::pin(std::future::pending()),
         readiness: Readiness::new(),
         limits,
+        on_end: None,
         #[cfg(all(feature = "restart", unix))]
         handover: None,
     }
@@ -143,6 +145,9 @@ pub struct Serve<H> {
     readiness: Readiness,
     /// Connection and handshake limits, HTTP timeouts (`limits.rs`).
     pub(super) limits: Limits,
+    /// Told every connection's report (`ConnectionSet::on_end`, on every
+    /// set a restart makes too).
+    on_end: Option<EndHook>,
     /// The restart whose handovers drain this server, and whose lost
     /// successors make it accept again (`generations.rs`).
     #[cfg(all(feature = "restart", unix))]
@@ -228,6 +233,48 @@ impl<H> Serve<H> {
         self
     }
 
+    /// The usual signals: the drain begins on the first SIGINT/SIGTERM
+    /// (Ctrl-C on Windows), a second one aborts. Short for
+    /// `.with_graceful_shutdown(signals.drain()).abort_on(signals.abort())`;
+    /// install them before binding, so that a signal during startup is
+    /// caught:
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "axum")]
+    /// # async fn run(tls: std::sync::Arc<rustls::ServerConfig>, app: axum::Router) -> std::io::Result<()> {
+    /// let signals = graceful_tls::Signals::install()?;
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:8443").await?;
+    /// let report = graceful_tls::server::serve(listener, tls, app).with_signals(&signals).await;
+    /// # let _ = report;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_signals(self, signals: &Signals) -> Self {
+        self.with_graceful_shutdown(signals.drain())
+            .abort_on(signals.abort())
+    }
+
+    /// Calls `hook` with every served connection's [`ConnectionReport`],
+    /// once, when the connection ends: before, during or after a drain,
+    /// handshake failures and timeouts included (the [`DrainReport`] keeps
+    /// only the connections live when the drain began). Replaces an earlier
+    /// hook. See [`ConnectionSet::on_end`] for where it runs; with
+    /// [`with_handover`](Self::with_handover), every round of accepting
+    /// reports to it.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "axum")]
+    /// # async fn run(listener: tokio::net::TcpListener, tls: std::sync::Arc<rustls::ServerConfig>, app: axum::Router) {
+    /// let report = graceful_tls::server::serve(listener, tls, app)
+    ///     .on_end(|conn| eprintln!("{conn}")) // e.g. "connection 7 (127.0.0.1:50312) TLSv1.3 full: peer-confirmed"
+    ///     .await;
+    /// # }
+    /// ```
+    pub fn on_end(mut self, hook: impl Fn(&ConnectionReport) + Send + Sync + 'static) -> Self {
+        self.on_end = Some(Arc::new(hook));
+        self
+    }
+
     /// Marks `readiness` as draining when the shutdown signal fires, before
     /// accepting stops.
     pub fn with_readiness(mut self, readiness: &Readiness) -> Self {
@@ -303,6 +350,7 @@ where
             abort,
             readiness,
             limits,
+            on_end,
             #[cfg(all(feature = "restart", unix))]
             handover,
         } = self;
@@ -317,6 +365,7 @@ where
             handshake_timeout,
             phases,
             lame_duck,
+            on_end,
         };
         // Fused: raced during the lame duck, then again during the drain.
         let (mut shutdown, mut abort) = (FusedSignal::new(shutdown), FusedSignal::new(abort));
@@ -363,6 +412,7 @@ pub(super) struct Accepting<H> {
     /// signal.
     phases: Arc<ServerPhases>,
     lame_duck: Duration,
+    on_end: Option<EndHook>,
 }
 
 impl<H, B> Accepting<H>
@@ -387,9 +437,14 @@ where
         async move { shutdown_then_lame_duck(shutdown, abort, lame_duck, &phases, &readiness).await }
     }
 
-    /// A set for one round of accepting.
+    /// A set for one round of accepting (each gets the `on_end` hook).
     pub(super) fn new_set(&self) -> ConnectionSet {
-        ConnectionSet::with_config(self.config).with_handshake_timeout(self.handshake_timeout)
+        let set =
+            ConnectionSet::with_config(self.config).with_handshake_timeout(self.handshake_timeout);
+        match &self.on_end {
+            Some(hook) => set.with_end_hook(hook.clone()),
+            None => set,
+        }
     }
 
     /// Accepts from `listener` into `set` until `stop` resolves (its
@@ -463,6 +518,7 @@ impl<H> fmt::Debug for Serve<H> {
             .field("drain_timeout", &self.drain_timeout)
             .field("lame_duck", &self.lame_duck)
             .field("limits", &self.limits)
+            .field("on_end", &self.on_end.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -82,7 +82,8 @@ pub fn openssl() -> Command {
 /// them, but `cargo test --test openssl_interop` does not (it builds only the
 /// selected targets), and an older binary may be stale. So, once per test
 /// process, this runs `cargo build --example client --example server` with
-/// the same cargo, profile and target directory: a no-op taking a few tens of
+/// the same cargo, profile and target directory (and `--features signals`,
+/// which both need): a no-op taking a few tens of
 /// milliseconds when they are fresh.
 pub fn example(name: &str) -> PathBuf {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -124,7 +125,15 @@ pub fn example_all_features(name: &str) -> PathBuf {
 }
 
 fn build_examples() -> Result<PathBuf, String> {
-    build(&["--example", "client", "--example", "server"])
+    // Both drain (cancel) on signals with `graceful_tls::Signals`.
+    build(&[
+        "--example",
+        "client",
+        "--example",
+        "server",
+        "--features",
+        "signals",
+    ])
 }
 
 fn build(what: &[&str]) -> Result<PathBuf, String> {
