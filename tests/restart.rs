@@ -894,24 +894,8 @@ fn which(name: &str) -> Result<PathBuf, ()> {
 async fn systemd_notifications() {
     let binary = interop::example_all_features("axum_server");
     let dir = TempDir::new("notify");
-    let socket_path = dir.0.join("notify.sock");
-    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
-    socket.set_read_timeout(Some(WAIT)).unwrap();
-    let messages = Arc::new(Mutex::new(Vec::<String>::new()));
-    let reader = {
-        let messages = Arc::clone(&messages);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = socket.recv(&mut buf) {
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let stop = text.contains("STOPPING=1");
-                messages.lock().unwrap().push(text);
-                if stop {
-                    return;
-                }
-            }
-        })
-    };
+    let mut systemd = FakeSystemd::bind(dir.0.join("notify.sock"));
+    let socket_path = systemd.path.clone();
     let server = Server::start_with(&binary, dir, &[], &[("NOTIFY_SOCKET", &socket_path)]);
     tokio::task::block_in_place(|| {
         server.signal("-HUP");
@@ -919,9 +903,8 @@ async fn systemd_notifications() {
         server.wait_count("ready: pid", 2);
         server.signal("-TERM");
         server.wait_count("summary:", 2);
-        reader.join().unwrap();
     });
-    let messages = messages.lock().unwrap().clone();
+    let messages = systemd.messages();
     let pids = server.pids();
     let transcript = server.proc.transcript();
     assert_eq!(

@@ -72,19 +72,7 @@ impl AsyncWrite for LeavesWithReset {
 #[tokio::test]
 async fn http2_client_that_leaves_after_goaway_is_peer_closed_and_left() {
     for round in 0..3 {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let shutdown = CancellationToken::new();
-        let serve = graceful_tls::server::serve(
-            listener,
-            pairs::server_config(Version::Tls13),
-            axum_app::app(|| false),
-        )
-        .with_drain_timeout(BOUND)
-        .with_close_config(Config::default().with_flush_timeout(Duration::from_secs(1)))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let server = tokio::spawn(serve.into_future());
-
+        let (addr, shutdown, server) = serving().await;
         let tls = pairs::connect_alpn(addr, b"h2").await;
         let tls = match tls {
             tokio_rustls::TlsStream::Client(tls) => tls,
