@@ -158,7 +158,8 @@ fn every_transition() -> HashSet<machine::Transition> {
 fn stream_corpus() {
     let inputs = corpus("stream");
     assert!(!inputs.is_empty(), "no committed stream corpus");
-    let harnesses: [(stream::Crypto, fn(&[u8]) -> Vec<stream::Case>); 2] = [
+    type Harness = fn(&[u8]) -> Vec<stream::Case>;
+    let harnesses: [(stream::Crypto, Harness); 2] = [
         (stream::Crypto::Real, |input| {
             stream::run_cases_with(input, Some(stream::Crypto::Real))
         }),

@@ -19,6 +19,8 @@
 //!   graph (snapshot-tested in `tests/machine.rs`);
 //! * [`fake_crypto`]: a rustls crypto provider whose crypto costs nothing
 //!   and whose records can be forged, for the fuzz harness;
+//! * [`pair_model`]: the model checker over a client and a server machine
+//!   joined by channels that deliver, hold, end or reset;
 //! * [`fuzzing`]: the fuzz harness of `fuzz/` and `tests/fuzz_replay.rs`.
 //!
 //! Helpers panic on failure (with what failed): they run in tests.
@@ -34,6 +36,7 @@ pub mod fuzzing;
 pub mod hostile;
 pub mod interop;
 pub mod machine_graph;
+pub mod pair_model;
 pub mod pairs;
 pub mod stepped;
 
