@@ -112,3 +112,6 @@ pub fn configs(version: &'static SupportedProtocolVersion) -> (ClientConfig, Ser
         .expect("fake provider: server certificate");
     (client, server)
 }
+
+#[cfg(test)]
+mod tests;
