@@ -149,19 +149,42 @@ fn every_transition() -> HashSet<machine::Transition> {
 /// Every committed `stream` input keeps every invariant, and together they
 /// come through every hostile case of issue 11 (the target reports each
 /// case to libFuzzer as a feature, so `cmin` keeps an input for it).
+///
+/// Each input runs twice, over real crypto (ring) and over the testkit's
+/// free provider (`fake_crypto`), whatever its `Setup` chooses: the fuzzer
+/// runs most inputs over the free one, and both must keep every invariant
+/// and reach every case.
 #[test]
 fn stream_corpus() {
     let inputs = corpus("stream");
     assert!(!inputs.is_empty(), "no committed stream corpus");
-    let mut reached = HashSet::new();
-    for (name, input) in &inputs {
-        reached.extend(replay("stream", name, input, stream::run_cases));
+    type Harness = fn(&[u8]) -> Vec<stream::Case>;
+    let harnesses: [(stream::Crypto, Harness); 2] = [
+        (stream::Crypto::Real, |input| {
+            stream::run_cases_with(input, Some(stream::Crypto::Real))
+        }),
+        (stream::Crypto::Fake, |input| {
+            stream::run_cases_with(input, Some(stream::Crypto::Fake))
+        }),
+    ];
+    for (crypto, harness) in harnesses {
+        let mut reached = HashSet::new();
+        for (name, input) in &inputs {
+            reached.extend(replay("stream", name, input, harness));
+        }
+        let missing: Vec<_> = stream::Case::ALL
+            .iter()
+            .filter(|case| !reached.contains(case))
+            .collect();
+        assert!(missing.is_empty(), "{crypto:?}: never reached: {missing:?}");
     }
-    let missing: Vec<_> = stream::Case::ALL
-        .iter()
-        .filter(|case| !reached.contains(case))
-        .collect();
-    assert!(missing.is_empty(), "never reached: {missing:?}");
+}
+
+/// A named regression, over both cryptos (see `stream_corpus`); returns the
+/// cases each reached.
+fn stream_both(input: &[u8]) -> [Vec<stream::Case>; 2] {
+    [stream::Crypto::Real, stream::Crypto::Fake]
+        .map(|crypto| stream::run_cases_with(input, Some(crypto)))
 }
 
 #[test]
@@ -213,7 +236,7 @@ fn regression_machine_close_settles_with_zero_timeouts() {
 /// 100 ms timeouts, no steps.
 #[test]
 fn regression_stream_tls13_tickets_in_a_tiny_pipe() {
-    stream::run(&[1, 0, 0, 10, 10, 0]);
+    stream_both(&[1, 0, 0, 10, 10, 0]);
 }
 
 /// Found by `cargo fuzz run stream` (minimized): a peer's corrupted record
@@ -228,7 +251,7 @@ fn regression_stream_tls13_tickets_in_a_tiny_pipe() {
 /// transport decisions in the new encoding; see "Regressions" above).
 #[test]
 fn regression_rustls_fatal_alert_after_close_notify_on_drop() {
-    stream::run(&[
+    stream_both(&[
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x4c,
         0x4b, 0x4b, 0x4b, 0x3b, 0xf8,
     ]);
@@ -246,7 +269,7 @@ fn regression_rustls_fatal_alert_after_close_notify_on_drop() {
 /// transport decisions in the new encoding; see "Regressions" above).
 #[test]
 fn regression_stream_drop_after_unreported_tls_error() {
-    stream::run(&[
+    stream_both(&[
         0x01, 0x00, 0x2f, 0x2f, 0x2f, 0x10, 0x0f, 0x0f, 0x0f, 0x2f, 0x2f, 0x00, 0x00, 0x00, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x2f, 0x9a, 0x99, 0x99, 0x19, 0x2f, 0x2f, 0x10, 0x0f, 0x0f,
         0x0f, 0x2f, 0x2f, 0x2f, 0x2f, 0x2f, 0x9a, 0x99, 0x99, 0x19, 0x2f, 0x10, 0x10, 0x0f, 0x0f,
@@ -272,13 +295,14 @@ fn regression_stream_drop_after_unreported_tls_error() {
 /// segments); no steps.
 #[test]
 fn regression_flood_starving_the_budget_still_ends_by_the_deadline() {
-    let cases = stream::run_cases(&[
+    for cases in stream_both(&[
         0x01, 0x01, 0x07, 0x01, 0x01, 0x6f, 0x8b, 0x87, 0x87, 0xf4, 0x06,
-    ]);
-    assert!(
-        cases.contains(&stream::Case::FloodStarvedDeadline),
-        "{cases:?}"
-    );
+    ]) {
+        assert!(
+            cases.contains(&stream::Case::FloodStarvedDeadline),
+            "{cases:?}"
+        );
+    }
 }
 
 /// Found by `cargo fuzz run stream` built without AddressSanitizer (`-s
@@ -291,7 +315,7 @@ fn regression_flood_starving_the_budget_still_ends_by_the_deadline() {
 /// fix: the transport records it (`PipeFacts::write_pending`).
 #[test]
 fn regression_stream_zero_flush_timeout_with_the_budget_spent() {
-    stream::run(&[
+    stream_both(&[
         0x73, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0f, 0xe0, 0x27, 0x30, 0x3b, 0xf8,
         0x09, 0x64, 0xd6, 0x7d, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00,
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x34, 0x71, 0x75, 0xdc, 0x01, 0x00, 0x00,

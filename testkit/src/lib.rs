@@ -17,6 +17,10 @@
 //!   hand, served by the examples and driven by the tests;
 //! * [`machine_graph`]: the state machine's reachable states and their DOT
 //!   graph (snapshot-tested in `tests/machine.rs`);
+//! * [`fake_crypto`]: a rustls crypto provider whose crypto costs nothing
+//!   and whose records can be forged, for the fuzz harness;
+//! * [`pair_model`]: the model checker over a client and a server machine
+//!   joined by channels that deliver, hold, end or reset;
 //! * [`fuzzing`]: the fuzz harness of `fuzz/` and `tests/fuzz_replay.rs`.
 //!
 //! Helpers panic on failure (with what failed): they run in tests.
@@ -27,10 +31,12 @@ use std::path::PathBuf;
 pub mod apps;
 pub mod certs;
 pub mod drain;
+pub mod fake_crypto;
 pub mod fuzzing;
 pub mod hostile;
 pub mod interop;
 pub mod machine_graph;
+pub mod pair_model;
 pub mod pairs;
 pub mod stepped;
 

@@ -22,8 +22,9 @@ pub use super::stream_cases::Case;
 use super::stream_check::{Failure, Ledger};
 use super::stream_ops::{ours_op, peer_op};
 use super::stream_peer::{Ours, Tls};
-use super::stream_vocab::CAPACITIES;
 pub use super::stream_vocab::{OursOp, PeerOp, Setup, Step, MAX_STEPS, SEGMENTS};
+use super::stream_vocab::{CAPACITIES, REAL_CRYPTO};
+pub use super::tls::Crypto;
 use super::transport::{Endpoint, Side, Wire};
 use super::{tls, Script};
 use graceful_tls::{CancellationToken, Config, GracefulStream};
@@ -35,21 +36,39 @@ pub fn run(input: &[u8]) {
 }
 
 /// Like [`run`], and returns the hostile [`Case`]s the run came through.
+/// The input chooses the crypto ([`Setup::network`]): mostly the testkit's
+/// free [`fake_crypto`](crate::fake_crypto), real crypto for a share.
 pub fn run_cases(input: &[u8]) -> Vec<Case> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async {
-        let limit = Duration::from_secs(24 * 60 * 60);
-        timeout(limit, play(input))
-            .await
-            .expect("the run did not end: something hangs")
+    run_cases_with(input, None)
+}
+
+/// Like [`run_cases`], with the crypto forced (`Some`) rather than chosen
+/// by the input: the replay test runs the corpus both ways.
+pub fn run_cases_with(input: &[u8], crypto: Option<Crypto>) -> Vec<Case> {
+    // One runtime per thread, reused by every run: building one cost a
+    // good part of a run's fixed time. Nothing outlives a run on it (the
+    // harness spawns no task; a run's timers go with its futures), and its
+    // paused clock only moves forward, which no run can tell from a new
+    // runtime's: every deadline is relative. One per thread because the
+    // replay test runs inputs on parallel test threads.
+    thread_local! {
+        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("tokio runtime");
+    }
+    RUNTIME.with(|runtime| {
+        runtime.block_on(async {
+            let limit = Duration::from_secs(24 * 60 * 60);
+            timeout(limit, play(input, crypto))
+                .await
+                .expect("the run did not end: something hangs")
+        })
     })
 }
 
-async fn play(input: &[u8]) -> Vec<Case> {
+async fn play(input: &[u8], crypto: Option<Crypto>) -> Vec<Case> {
     let mut script = Script::new(input);
     let Some(setup) = script.arbitrary::<Setup>() else {
         return Vec::new();
@@ -57,7 +76,12 @@ async fn play(input: &[u8]) -> Vec<Case> {
     let capacity = CAPACITIES[usize::from(setup.capacity % 8)];
     let segment = SEGMENTS[usize::from(setup.network >> 1) % 4];
     let (wire, ours_end, peer_end) = Wire::pair(script, capacity, segment);
-    let (ours, mut peer) = handshake(setup, ours_end, peer_end).await;
+    let crypto = crypto.unwrap_or(if setup.network >> 3 == REAL_CRYPTO {
+        Crypto::Real
+    } else {
+        Crypto::Fake
+    });
+    let (ours, mut peer) = handshake(setup, crypto, ours_end, peer_end).await;
     if setup.network & 1 == 1 {
         wire.hold(Side::Peer);
     }
@@ -70,7 +94,7 @@ async fn play(input: &[u8]) -> Vec<Case> {
     let ledger = RefCell::new(Ledger::new(wire.clone(), u64::from(setup.peer) * 10));
     let trace = std::env::var_os("FUZZ_TRACE").is_some();
     if trace {
-        eprintln!("{setup:?} capacity {capacity} segment {segment}");
+        eprintln!("{setup:?} {crypto:?} capacity {capacity} segment {segment}");
     }
     for _ in 0..MAX_STEPS {
         let Some(step) = wire.next::<Step>() else {
@@ -91,8 +115,8 @@ async fn play(input: &[u8]) -> Vec<Case> {
     finish(ours, peer, &wire, &ledger, setup, config).await
 }
 
-async fn handshake(setup: Setup, ours: Endpoint, peer: Endpoint) -> (Tls, Tls) {
-    let (client_config, server_config) = tls::configs(setup.tls13);
+async fn handshake(setup: Setup, crypto: Crypto, ours: Endpoint, peer: Endpoint) -> (Tls, Tls) {
+    let (client_config, server_config) = tls::configs(setup.tls13, crypto);
     let connector = TlsConnector::from(client_config);
     let acceptor = TlsAcceptor::from(server_config);
     let name = ServerName::try_from("localhost").expect("server name");

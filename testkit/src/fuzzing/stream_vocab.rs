@@ -34,9 +34,20 @@ pub struct Setup {
     /// flight when the handshake ends (a TLS 1.3 server's session tickets,
     /// when ours is the client) until [`PeerOp::ReleaseTickets`] or the
     /// peer's next write. Bits 1-2: the most one read returns, as a TCP
-    /// segment would ([`SEGMENTS`]).
+    /// segment would ([`SEGMENTS`]). Bits 3-7: all set
+    /// ([`REAL_CRYPTO`], one random input in 32) for real crypto (ring,
+    /// real certificates), anything else for the testkit's free
+    /// [`fake_crypto`](crate::fake_crypto), whose handshake costs nothing
+    /// and whose records can be forged.
     pub network: u8,
 }
+
+/// `Setup::network >> 3` for a run over real crypto. A share, not a half:
+/// two real handshakes cost more than the rest of most runs, and the close
+/// paths under test are the same over either; the share keeps rustls' real
+/// record layer (and ring's failures on corrupted records) covered, and the
+/// replay test runs every corpus input over both.
+pub(super) const REAL_CRYPTO: u8 = 0x1f;
 
 /// The most bytes one transport read returns, by `(Setup::network >> 1) % 4`:
 /// unlimited, an Ethernet MSS, the minimum IPv4 MSS, and 64 bytes. The

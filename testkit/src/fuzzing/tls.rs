@@ -1,5 +1,7 @@
-//! Real rustls client/server configs for the stream harness (ring provider,
-//! the test certificates compiled in), built once per TLS version.
+//! The stream harness' rustls client/server configs, built once per TLS
+//! version and [`Crypto`]: real ones (ring, the test certificates compiled
+//! in) and ones over the testkit's [`fake_crypto`](crate::fake_crypto)
+//! provider, whose handshake costs nothing.
 //!
 //! The configs are shared by every run of a process, so they must carry no
 //! state from one run to the next: the client never resumes and the server
@@ -20,16 +22,34 @@ use crate::certs as configs;
 
 type Configs = (Arc<ClientConfig>, Arc<ServerConfig>);
 
+/// Which crypto a run's two sides use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Crypto {
+    /// ring, with real certificates: the real record layer and handshake.
+    Real,
+    /// The testkit's [`fake_crypto`](crate::fake_crypto) provider: the same
+    /// rustls state machines, no arithmetic; records can be forged.
+    Fake,
+}
+
 /// The client and server configs for TLS 1.3 (`tls13`) or TLS 1.2.
-pub(crate) fn configs(tls13: bool) -> Configs {
-    static TLS12: OnceLock<Configs> = OnceLock::new();
-    static TLS13: OnceLock<Configs> = OnceLock::new();
-    let (cell, version) = if tls13 {
-        (&TLS13, &rustls::version::TLS13)
+pub(crate) fn configs(tls13: bool, crypto: Crypto) -> Configs {
+    static CELLS: [OnceLock<Configs>; 4] = [const { OnceLock::new() }; 4];
+    let version = if tls13 {
+        &rustls::version::TLS13
     } else {
-        (&TLS12, &rustls::version::TLS12)
+        &rustls::version::TLS12
     };
-    cell.get_or_init(|| build(version)).clone()
+    let cell = &CELLS[usize::from(tls13) * 2 + usize::from(crypto == Crypto::Fake)];
+    cell.get_or_init(|| match crypto {
+        Crypto::Real => build(version),
+        Crypto::Fake => {
+            let (client, mut server) = crate::fake_crypto::configs(version);
+            server.session_storage = Arc::new(ForgetSessions);
+            (Arc::new(client), Arc::new(server))
+        }
+    })
+    .clone()
 }
 
 fn build(version: &'static rustls::SupportedProtocolVersion) -> Configs {
