@@ -10,9 +10,14 @@
 )]
 
 mod accept;
+#[cfg(feature = "axum-server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum-server")))]
+mod axum_server;
 mod connection;
 #[cfg(all(feature = "restart", unix))]
 mod generations;
+#[cfg(any(feature = "axum-server", feature = "tonic"))]
+mod handed;
 #[cfg(all(feature = "restart", unix))]
 mod inherited;
 mod limits;
@@ -32,7 +37,16 @@ mod requests;
 mod restart;
 mod serve;
 mod timer;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+mod tonic;
 
+#[cfg(feature = "axum-server")]
+pub use self::axum_server::GracefulAcceptor;
+#[cfg(feature = "tonic")]
+pub use self::tonic::{GracefulIncoming, IncomingDrain, IncomingStream};
+#[cfg(any(feature = "axum-server", feature = "tonic"))]
+pub use handed::HandedStream;
 #[cfg(all(feature = "restart", unix))]
 pub use inherited::Inherited;
 #[cfg(all(feature = "restart", unix))]
