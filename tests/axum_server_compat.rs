@@ -196,6 +196,10 @@ async fn handle_deadline_cuts_with_close_notify_and_reports_each() {
         .await
         .expect("drained in time")
         .expect("drain task");
+    for connection in &report.connections {
+        eprintln!("{connection}");
+    }
+    eprintln!("summary: {report}");
     assert!(
         report.elapsed <= DEADLINE + FLUSH + Duration::from_millis(500),
         "{:?}",

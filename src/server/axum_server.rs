@@ -28,8 +28,8 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::handed::{draining, hand_over, HandedStream};
-use crate::{Config, ConnectionSet, DrainReport, GracefulStream, TlsBackend};
+use super::handed::{hand_over, HandedStream};
+use crate::{Config, ConnectionSet, DrainReport, GracefulStream, Refused, TlsBackend};
 
 /// What [`GracefulAcceptor`]'s `accept` returns.
 type Accepting<T, Svc> =
@@ -265,6 +265,14 @@ where
     // the set closed it.
     let stream = delivered.await.map_err(|_| draining())?;
     Ok((stream, service))
+}
+
+/// The error axum-server gets for a connection completed while the set
+/// drains (or forced before it could be handed over): the stream is closed
+/// with close_notify, axum-server should not serve it. Its source is
+/// [`Refused`].
+fn draining() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, Refused { inner: () })
 }
 
 impl<A: fmt::Debug> fmt::Debug for GracefulAcceptor<A> {

@@ -106,13 +106,6 @@ where
     })
 }
 
-/// The error a server gets for a connection completed while the set
-/// drains (or forced before it could be handed over): the stream is
-/// closed with close_notify, the server should not serve it.
-pub(super) fn draining() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, Refused { inner: () })
-}
-
 impl<S: TlsBackend> AsyncRead for HandedStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
