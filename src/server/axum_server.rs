@@ -46,27 +46,26 @@ type Accepting<T, Svc> =
 /// handshake timeout and its `TlsInfo`):
 ///
 /// ```no_run
-/// # async fn run(app: axum::Router, config: axum_server::tls_rustls::RustlsConfig) -> std::io::Result<()> {
+/// # async fn run(app: axum::Router, config: axum_server::tls_rustls::RustlsConfig) {
+/// # async fn shutdown_signal() {}
 /// use std::time::Duration;
 /// use axum_server::tls_rustls::RustlsAcceptor;
 /// use graceful_tls::server::GracefulAcceptor;
 ///
 /// let handle = axum_server::Handle::new();
-/// let acceptor = GracefulAcceptor::new(RustlsAcceptor::new(config)); // 1
-/// let drain = acceptor.clone();
-/// let on_signal = handle.clone();
-/// let report = tokio::spawn(async move {
-///     tokio::signal::ctrl_c().await.ok();
-///     // 2: instead of `on_signal.graceful_shutdown(Some(Duration::from_secs(20)))`
-///     drain.graceful_shutdown(&on_signal, Duration::from_secs(20)).await
-/// });
-/// axum_server::bind("0.0.0.0:8443".parse().unwrap())
-///     .acceptor(acceptor) // 3: instead of `bind_rustls(addr, config)`
-///     .handle(handle)
-///     .serve(app.into_make_service())
-///     .await?;
-/// println!("summary: {}", report.await.unwrap());
-/// # Ok(()) }
+/// // 1: axum-server's acceptor, wrapped (instead of `bind_rustls(addr, config)`)
+/// let acceptor = GracefulAcceptor::new(RustlsAcceptor::new(config));
+/// // 2: a clone for axum-server; this one drains
+/// let server = axum_server::bind(std::net::SocketAddr::from(([0, 0, 0, 0], 8443)))
+///     .acceptor(acceptor.clone())
+///     .handle(handle.clone());
+/// let server = tokio::spawn(server.serve(app.into_make_service()));
+/// shutdown_signal().await;
+/// // 3: instead of `handle.graceful_shutdown(Some(Duration::from_secs(20)))`
+/// let report = acceptor.graceful_shutdown(&handle, Duration::from_secs(20)).await;
+/// let _ = server.await;
+/// println!("summary: {report}");
+/// # }
 /// ```
 ///
 /// [`graceful_shutdown`](Self::graceful_shutdown) calls

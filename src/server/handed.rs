@@ -44,10 +44,10 @@ use tokio::sync::oneshot;
 use crate::{ConnectionSet, GracefulStream, LentStream, Refused, TlsBackend};
 
 /// A connection's stream, handed by a [`ConnectionSet`](crate::ConnectionSet)
-/// to a server that this crate does not run: what
-/// [`GracefulAcceptor`](super::GracefulAcceptor) gives axum-server, and what
-/// [`IncomingStream`](super::IncomingStream) wraps for tonic (see the
-/// module docs of each). `AsyncRead + AsyncWrite + Unpin + Send + 'static`.
+/// to a server that this crate does not run: what `GracefulAcceptor`
+/// (feature `axum-server`) gives axum-server, and what `IncomingStream`
+/// (feature `tonic`) wraps for tonic. `AsyncRead + AsyncWrite + Unpin +
+/// Send + 'static`.
 ///
 /// `poll_shutdown` only flushes: when the server drops the stream, the set
 /// closes it (close_notify, then a bounded wait for the peer's), whether

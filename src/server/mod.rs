@@ -8,6 +8,16 @@
     not(feature = "axum"),
     doc = "[`GracefulListener`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulListener.html"
 )]
+#![cfg_attr(
+    not(feature = "axum-server"),
+    doc = "[`GracefulAcceptor`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulAcceptor.html",
+    doc = "[GracefulAcceptor::graceful_shutdown]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulAcceptor.html#method.graceful_shutdown"
+)]
+#![cfg_attr(
+    not(feature = "tonic"),
+    doc = "[`GracefulIncoming`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulIncoming.html",
+    doc = "[`IncomingDrain::drain`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.IncomingDrain.html#method.drain"
+)]
 
 mod accept;
 #[cfg(feature = "axum-server")]
