@@ -73,10 +73,12 @@ type Accepting<T, Svc> =
 /// deadline `d`: axum-server winds the connections down (hyper's graceful
 /// shutdown: `connection: close`, GOAWAY), the set closes each one
 /// axum-server is done with (close_notify, bounded wait for the client's),
-/// and at `d` the set cuts what remains (long requests, streams, idle
-/// connections), each with close_notify by `flush_timeout` later, whichever
+/// and at `d` the set cuts what remains (long requests, streams,
+/// WebSockets), each with close_notify by `flush_timeout` later, whichever
 /// of the two deadlines fires first. It resolves to the [`DrainReport`],
-/// within `d + flush_timeout`. Programs that call `handle.graceful_shutdown`
+/// within `d + flush_timeout`: the connections cut at `d` are `forced`
+/// (`not-awaited`, or `peer-timeout` when axum-server's drop came first and
+/// the set's deadline cut the wait for the client's close_notify). Programs that call `handle.graceful_shutdown`
 /// themselves call [`drain`](Self::drain) with the same deadline at the
 /// same moment instead.
 ///
