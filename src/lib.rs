@@ -13,6 +13,10 @@
     doc = "[`server::GracefulListener`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulListener.html"
 )]
 #![cfg_attr(
+    not(feature = "axum-server"),
+    doc = "[`server::GracefulAcceptor`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulAcceptor.html"
+)]
+#![cfg_attr(
     not(feature = "hyper-client"),
     doc = "[`client::HttpsConnector`]: https://docs.rs/graceful-tls/latest/graceful_tls/client/struct.HttpsConnector.html"
 )]

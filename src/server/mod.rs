@@ -8,11 +8,26 @@
     not(feature = "axum"),
     doc = "[`GracefulListener`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulListener.html"
 )]
+#![cfg_attr(
+    not(feature = "axum-server"),
+    doc = "[`GracefulAcceptor`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulAcceptor.html",
+    doc = "[GracefulAcceptor::graceful_shutdown]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulAcceptor.html#method.graceful_shutdown"
+)]
+#![cfg_attr(
+    not(feature = "tonic"),
+    doc = "[`GracefulIncoming`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulIncoming.html",
+    doc = "[`IncomingDrain::drain`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.IncomingDrain.html#method.drain"
+)]
 
 mod accept;
+#[cfg(feature = "axum-server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum-server")))]
+mod axum_server;
 mod connection;
 #[cfg(all(feature = "restart", unix))]
 mod generations;
+#[cfg(any(feature = "axum-server", feature = "tonic"))]
+mod handed;
 #[cfg(all(feature = "restart", unix))]
 mod inherited;
 mod lame_duck;
@@ -33,7 +48,16 @@ mod requests;
 mod restart;
 mod serve;
 mod timer;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+mod tonic;
 
+#[cfg(feature = "axum-server")]
+pub use self::axum_server::GracefulAcceptor;
+#[cfg(feature = "tonic")]
+pub use self::tonic::{GracefulIncoming, IncomingDrain, IncomingStream};
+#[cfg(any(feature = "axum-server", feature = "tonic"))]
+pub use handed::HandedStream;
 #[cfg(all(feature = "restart", unix))]
 pub use inherited::Inherited;
 #[cfg(all(feature = "restart", unix))]

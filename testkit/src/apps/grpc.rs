@@ -1,21 +1,30 @@
 //! A tonic service written by hand (no protoc, no prost): `demo.Greeter`
-//! with one unary method, `Hello`, whose request and response are UTF-8
-//! strings carried by a plain bytes codec. The request is a number of
-//! milliseconds to wait before answering `hello after N ms` (so a test can
-//! keep a call in flight). Shared by `examples/grpc_server.rs` and
+//! with a unary method, `Hello`, and a server-streaming one, `Ticks`, whose
+//! requests and responses are UTF-8 strings carried by a plain bytes codec.
+//! `Hello`'s request is a number of milliseconds to wait before answering
+//! `hello after N ms` (so a test can keep a call in flight); `Ticks` sends
+//! `tick 1`, `tick 2`... every 100 ms until the client goes away (a stream
+//! that only a deadline ends). Shared by `examples/grpc_server.rs` and
 //! `tests/server.rs`; what generated code would do, in 100 lines.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut};
+use futures::stream::BoxStream;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{http, BoxFuture, Service, StdError};
-use tonic::server::{Grpc, NamedService, UnaryService};
+use tonic::server::{Grpc, NamedService, ServerStreamingService, UnaryService};
 use tonic::{Request, Response, Status};
 
-/// The method's path.
+/// The unary method's path.
 pub const HELLO: &str = "/demo.Greeter/Hello";
+
+/// The server-streaming method's path.
+pub const TICKS: &str = "/demo.Greeter/Ticks";
+
+/// How often `Ticks` sends a message.
+pub const TICK: Duration = Duration::from_millis(100);
 
 /// UTF-8 strings as gRPC messages.
 #[derive(Debug, Clone, Copy, Default)]
@@ -78,6 +87,23 @@ impl UnaryService<String> for Hello {
     }
 }
 
+/// `Ticks`: `tick 1`, `tick 2`... every [`TICK`], forever.
+struct Ticks;
+
+impl ServerStreamingService<String> for Ticks {
+    type Response = String;
+    type ResponseStream = BoxStream<'static, Result<String, Status>>;
+    type Future = BoxFuture<Response<Self::ResponseStream>, Status>;
+
+    fn call(&mut self, _request: Request<String>) -> Self::Future {
+        let ticks = futures::stream::unfold(0u64, |sent| async move {
+            tokio::time::sleep(TICK).await;
+            Some((Ok(format!("tick {}", sent + 1)), sent + 1))
+        });
+        Box::pin(async move { Ok(Response::new(Box::pin(ticks) as Self::ResponseStream)) })
+    }
+}
+
 /// The `demo.Greeter` service, ready for `tonic::service::Routes::new`.
 #[derive(Debug, Clone, Default)]
 pub struct Greeter;
@@ -103,9 +129,14 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        if request.uri().path() != HELLO {
-            return Box::pin(async { Ok(Status::unimplemented("no such method").into_http()) });
+        match request.uri().path() {
+            HELLO => Box::pin(async move { Ok(Grpc::new(TextCodec).unary(Hello, request).await) }),
+            TICKS => {
+                Box::pin(
+                    async move { Ok(Grpc::new(TextCodec).server_streaming(Ticks, request).await) },
+                )
+            }
+            _ => Box::pin(async { Ok(Status::unimplemented("no such method").into_http()) }),
         }
-        Box::pin(async move { Ok(Grpc::new(TextCodec).unary(Hello, request).await) })
     }
 }
