@@ -17,6 +17,14 @@
     doc = "[`server::GracefulAcceptor`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulAcceptor.html"
 )]
 #![cfg_attr(
+    not(feature = "signals"),
+    doc = "[`Signals`]: https://docs.rs/graceful-tls/latest/graceful_tls/struct.Signals.html"
+)]
+#![cfg_attr(
+    not(feature = "tonic"),
+    doc = "[`server::GracefulIncoming`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulIncoming.html"
+)]
+#![cfg_attr(
     not(feature = "hyper-client"),
     doc = "[`client::HttpsConnector`]: https://docs.rs/graceful-tls/latest/graceful_tls/client/struct.HttpsConnector.html"
 )]

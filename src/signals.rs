@@ -29,7 +29,7 @@ use crate::drain::race::{race, Race};
 /// axum's graceful-shutdown example writes an `async fn shutdown_signal()`
 /// of about twenty lines (`ctrl_c()` and `SignalKind::terminate()` in a
 /// `select!`) and has no second signal. These three lines replace it and
-/// add the abort (with [`GracefulListener`](crate::server::GracefulListener)
+/// add the abort (with [`GracefulListener`]
 /// every connection still ends with close_notify; `server::serve` adds the
 /// deadline and the report):
 ///
@@ -82,7 +82,7 @@ use crate::drain::race::{race, Race};
 ///   at once).
 /// * **Futures rather than a type only `Serve` takes.** axum users pass one
 ///   future to `with_graceful_shutdown`, `ConnectionSet` users race them
-///   in their own loop; [`Serve::with_signals`](crate::server::Serve::with_signals)
+///   in their own loop; [`Serve::with_signals`]
 ///   is the one-liner for `serve`.
 ///
 /// The first signal cancels [`drain_token`](Self::drain_token), the second
@@ -95,6 +95,24 @@ use crate::drain::race::{race, Race};
 /// deliveries the listening task has not seen yet).
 ///
 /// Cloning is cheap: clones share the listening task and the tokens.
+///
+// Without the features, the links go to docs.rs (built with every feature).
+#[cfg_attr(
+    feature = "axum",
+    doc = "[`GracefulListener`]: crate::server::GracefulListener"
+)]
+#[cfg_attr(
+    not(feature = "axum"),
+    doc = "[`GracefulListener`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.GracefulListener.html"
+)]
+#[cfg_attr(
+    feature = "hyper",
+    doc = "[`Serve::with_signals`]: crate::server::Serve::with_signals"
+)]
+#[cfg_attr(
+    not(feature = "hyper"),
+    doc = "[`Serve::with_signals`]: https://docs.rs/graceful-tls/latest/graceful_tls/server/struct.Serve.html#method.with_signals"
+)]
 #[derive(Clone)]
 pub struct Signals {
     drain: CancellationToken,
@@ -137,7 +155,7 @@ impl Signals {
     }
 
     /// Resolves on the first signal (at once if it came): pass it to
-    /// [`Serve::with_graceful_shutdown`](crate::server::Serve::with_graceful_shutdown),
+    /// `server::Serve::with_graceful_shutdown`,
     /// `axum::serve(..).with_graceful_shutdown`, or race it with an accept
     /// loop.
     ///
@@ -149,7 +167,7 @@ impl Signals {
     }
 
     /// Resolves on the second signal (at once if it came): pass it to
-    /// [`Serve::abort_on`](crate::server::Serve::abort_on), or race it
+    /// `server::Serve::abort_on`, or race it
     /// with [`ConnectionSet::drain`](crate::ConnectionSet::drain) and call
     /// [`ConnectionSet::abort`](crate::ConnectionSet::abort) if it wins.
     ///

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 /// assert_eq!(status, 200);
 /// ```
 ///
-/// With a restart ([`Serve::with_handover`](super::Serve::with_handover)),
+/// With a restart (`Serve::with_handover`, feature `restart`),
 /// a server that drained after a handover is ready again if the successor
 /// dies and it accepts again.
 #[derive(Debug, Clone, Default)]

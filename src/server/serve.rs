@@ -197,7 +197,7 @@ impl<H> Serve<H> {
     /// The bound becomes `duration + drain_timeout + flush_timeout`; the
     /// abort signal during the lame duck forces everything at once. Default
     /// zero: the drain begins at the signal. With
-    /// [`with_handover`](Self::with_handover), a handover drains at once
+    /// `with_handover` (feature `restart`), a handover drains at once
     /// (the successor serves already); only the shutdown signal gets the
     /// lame duck. A lame duck replaces a `preStop` sleep (the server's
     /// docs, "Operations").
@@ -259,7 +259,7 @@ impl<H> Serve<H> {
     /// handshake failures and timeouts included (the [`DrainReport`] keeps
     /// only the connections live when the drain began). Replaces an earlier
     /// hook. See [`ConnectionSet::on_end`] for where it runs; with
-    /// [`with_handover`](Self::with_handover), every round of accepting
+    /// `with_handover` (feature `restart`), every round of accepting
     /// reports to it.
     ///
     /// ```no_run
