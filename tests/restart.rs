@@ -580,12 +580,14 @@ async fn five_restarts_under_load_lose_nothing() {
     // sends close_notify and closes without waiting for the server's (as a
     // drop does), so the server's close_notify meets a reset after it read
     // the client's, which it reports as `peer-closed-and-left` (it was
-    // `transport-error` before issue 24). Counted and printed, not hidden;
-    // a `transport-error` now fails the test.
+    // `transport-error` before issue 24). A client whose own close_notify
+    // did not get out before its socket closed, after every exchange was
+    // complete, is `client-left-complete` (issue 27), also no failure.
+    // Counted and printed, not hidden; a `transport-error` fails the test.
     let mut client_left_first = 0;
     for (_, outcomes) in &summaries {
         for outcome in outcomes {
-            if outcome == "peer-closed-and-left" {
+            if outcome == "peer-closed-and-left" || outcome == "client-left-complete" {
                 client_left_first += 1;
                 continue;
             }
@@ -614,7 +616,7 @@ async fn five_restarts_under_load_lose_nothing() {
     let (rps, p99, n) = figures(&tally, steady_from, steady_to);
     let (rps_r, p99_r, n_r) = figures(&tally, restarts_from, restarts_to);
     println!(
-        "figures: steady {rps:.0} req/s p99 {p99:?} ({n} requests); during 5 restarts {rps_r:.0} req/s p99 {p99_r:?} ({n_r} requests); errors {}; retried {}; connections {connections}; server-side peer-closed-and-left (client left first) {client_left_first}",
+        "figures: steady {rps:.0} req/s p99 {p99:?} ({n} requests); during 5 restarts {rps_r:.0} req/s p99 {p99_r:?} ({n_r} requests); errors {}; retried {}; connections {connections}; clients that left first (peer-closed-and-left, client-left-complete) {client_left_first}",
         failures.len(),
         tally.retried.load(Ordering::SeqCst),
     );
