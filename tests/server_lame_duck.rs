@@ -2,7 +2,7 @@
 //! the shutdown signal and the drain, readiness fails and the server keeps
 //! serving new connections, while HTTP/1.1 responses say `connection:
 //! close` and HTTP/2 connections get GOAWAY after their next request; the
-//! drain's bound then holds. Real time (a 1 s lame duck): tokio's paused
+//! drain's bound then holds. Real time (a 2 s lame duck, room for the checks on a loaded machine): tokio's paused
 //! clock would jump past the lame duck before a loopback write reaches the
 //! server. Every wait is bounded.
 
@@ -19,7 +19,7 @@ use pairs::{peer_read_to_end, PeerSaw, Tls, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const LAME_DUCK: Duration = Duration::from_secs(1);
+const LAME_DUCK: Duration = Duration::from_secs(2);
 const DRAIN: Duration = Duration::from_secs(2);
 const FLUSH: Duration = Duration::from_millis(500);
 const BOUND: Duration = Duration::from_secs(10);
@@ -51,7 +51,7 @@ async fn get(tls: &mut Tls<TcpStream>, path: &str) -> String {
     }
 }
 
-/// A lame duck of 1 s: readiness fails at once; a connection made during
+/// A lame duck of 2 s: readiness fails at once; a connection made during
 /// it is served (200, `connection: close`), `/ready` answers 503; a
 /// keep-alive HTTP/1.1 connection from before gets `connection: close` on
 /// its next response; an HTTP/2 connection gets GOAWAY after its next
