@@ -2,9 +2,10 @@
 //! the shutdown signal and the drain, readiness fails and the server keeps
 //! serving new connections, while HTTP/1.1 responses say `connection:
 //! close` and HTTP/2 connections get GOAWAY after their next request; the
-//! drain's bound then holds. Real time (a 2 s lame duck, room for the checks on a loaded machine): tokio's paused
-//! clock would jump past the lame duck before a loopback write reaches the
-//! server. Every wait is bounded.
+//! drain's bound then holds. Real time (a 2 s lame duck, room for the
+//! checks on a loaded machine): tokio's paused clock would jump past the
+//! lame duck before a loopback write reaches the server. Every wait is
+//! bounded.
 
 use graceful_tls_testkit::apps::axum as axum_app;
 use graceful_tls_testkit::pairs;
