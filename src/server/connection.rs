@@ -130,7 +130,10 @@ where
                         return Poll::Ready(Some(ended));
                     }
                     let (started, in_flight) = requests.counts();
-                    if in_flight > 0 {
+                    let http2 = h2 || requests.http2();
+                    // Only HTTP/2 ends responses outside this poll (in its
+                    // stream tasks); HTTP/1.1's end is seen right after it.
+                    if in_flight > 0 && http2 {
                         requests.wake_on_idle(cx.waker());
                     }
                     let seen = Observed {
@@ -138,7 +141,7 @@ where
                         in_flight,
                         drain_begun,
                         lame_duck: watch.lame_duck(),
-                        http2: h2 || requests.http2(),
+                        http2,
                     };
                     match watch.step(now(), seen, &probe) {
                         Action::Wait(None) => return Poll::Pending,
@@ -152,43 +155,39 @@ where
                         }
                         // Takes effect when hyper is polled again.
                         Action::Shutdown => conn.as_mut().graceful_shutdown(),
-                        Action::Drop(cut) => {
-                            if let Some(cut) = cut {
-                                view.mark_cut(cut);
-                            }
-                            return Poll::Ready(None);
-                        }
+                        // The cut, if any, is the watch's (`watch.cut()`).
+                        Action::Drop(_) => return Poll::Ready(None),
                     }
                 }
             })
             .await
         };
-        if let Some(ended) = ended {
-            // hyper's own timeouts (a slow HTTP/1.1 head, an HTTP/2 ping
-            // not answered) are cuts too; a protocol error (garbage instead
-            // of HTTP, a reset stream) ends the connection, and the report
-            // says how its TLS close went.
-            match &ended {
-                // Every response sent: a client that now leaves without
-                // close_notify truncated nothing (`client-left-complete`).
-                Ok(()) if requests.all_complete() => view.mark_exchange_complete(),
-                Ok(()) => {}
-                Err(e) => {
-                    if e.downcast_ref::<hyper::Error>()
-                        .is_some_and(hyper::Error::is_timeout)
-                    {
-                        view.mark_cut(watch.hyper_timeout(h2 || requests.http2(), &probe));
-                    }
+        // The watch's own cut (a silent client, an idle connection whose
+        // GOAWAY hyper then finished) comes first; otherwise hyper's own
+        // timeouts (a slow HTTP/1.1 head, an HTTP/2 ping not answered) are
+        // cuts too.
+        let hyper_timeout = matches!(&ended, Some(Err(e)) if e
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout));
+        let http2 = h2 || requests.http2();
+        let cut = watch
+            .cut()
+            .or_else(|| hyper_timeout.then(|| watch.hyper_timeout(http2, &probe)));
+        if let Some(cut) = cut {
+            view.mark_cut(cut);
+        }
+        match ended {
+            // Every response sent: a client that now leaves without
+            // close_notify truncated nothing (`client-left-complete`).
+            Some(Ok(())) if requests.all_complete() => view.mark_exchange_complete(),
+            // A protocol error (garbage instead of HTTP, a reset stream)
+            // ends the connection; the report says how its TLS close went.
+            Some(ended) => trace_http_error(ended),
+            None => {
+                if let Some(cut) = cut {
+                    trace_cut(cut);
                 }
             }
-            trace_http_error(ended);
-        } else if let Some(cut) = watch.cut() {
-            trace_cut(cut);
-        }
-        // A cut the watch began with hyper's graceful shutdown (an idle
-        // connection's GOAWAY) that hyper then finished.
-        if let Some(cut) = watch.cut() {
-            view.mark_cut(cut);
         }
         // A cut frees the place at once.
         drop(place);

@@ -17,8 +17,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::accepting::Accepting;
 use super::lame_duck::{FusedSignal, LameDuckEnd};
-use super::serve::Accepting;
 use super::Handover;
 use crate::drain::race::{race, Race};
 use crate::{ConnectionSet, DrainReport};

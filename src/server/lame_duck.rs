@@ -19,9 +19,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::phase::ServerPhases;
-use super::serve::Signal;
 use super::Readiness;
 use crate::drain::race::{race, Race};
+
+/// A shutdown or abort signal, boxed so that `Serve` keeps one type
+/// parameter.
+pub(super) type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// How the lame duck ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,7 @@
 )]
 
 mod accept;
+mod accepting;
 #[cfg(feature = "axum-server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum-server")))]
 mod axum_server;
