@@ -252,7 +252,7 @@ impl<H> Serve<H> {
     /// once, when the connection ends: before, during or after a drain,
     /// handshake failures and timeouts included (the [`DrainReport`] keeps
     /// only the connections live when the drain began). Replaces an earlier
-    /// hook. See [`ConnectionSet::on_end`] for where it runs; with
+    /// hook. See [`ConnectionSet::on_end`](crate::ConnectionSet::on_end) for where it runs; with
     /// `with_handover` (feature `restart`), every round of accepting
     /// reports to it.
     ///
