@@ -28,6 +28,7 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "apps")]
 pub mod apps;
 pub mod certs;
 pub mod drain;
