@@ -1,6 +1,7 @@
 //! The stream harness' ledger: what each side really did, and the checks
 //! that what the other side reports matches it.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::io;
 use std::sync::OnceLock;
@@ -138,15 +139,12 @@ pub(crate) fn pattern(salt: u8, pos: usize) -> u8 {
     (x >> 56) as u8 ^ salt
 }
 
-/// Fills `buf` with a side's plaintext from `pos` on.
-pub(crate) fn fill(salt: u8, pos: usize, buf: &mut [u8]) {
-    match precomputed(salt, pos, buf.len()) {
-        Some(bytes) => buf.copy_from_slice(bytes),
-        None => {
-            for (i, b) in buf.iter_mut().enumerate() {
-                *b = pattern(salt, pos + i);
-            }
-        }
+/// `len` bytes of a side's plaintext from `pos` on, borrowed from the
+/// precomputed table where it reaches (no allocation, no copy).
+pub(crate) fn pattern_bytes(salt: u8, pos: usize, len: usize) -> Cow<'static, [u8]> {
+    match precomputed(salt, pos, len) {
+        Some(bytes) => Cow::Borrowed(bytes),
+        None => Cow::Owned((pos..pos + len).map(|i| pattern(salt, i)).collect()),
     }
 }
 

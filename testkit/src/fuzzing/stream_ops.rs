@@ -8,7 +8,7 @@ use std::task::Poll;
 
 use tokio::io::{AsyncWriteExt, ReadBuf};
 
-use super::stream_check::{fill, Failure, Ledger, OURS};
+use super::stream_check::{pattern_bytes, Failure, Ledger, OURS};
 use super::stream_hostile;
 use super::stream_peer::{peer_read, peer_write, Ours, Tls};
 use super::stream_vocab::{OursOp, PeerOp};
@@ -29,8 +29,7 @@ pub(super) async fn ours_op(
         OursOp::Idle => {}
         OursOp::Write(len) => {
             let start = ledger.borrow().ours_tx;
-            let mut data = vec![0u8; usize::from(len % 20_000)];
-            fill(OURS, start, &mut data);
+            let data = pattern_bytes(OURS, start, usize::from(len % 20_000));
             let mut off = 0;
             while off < data.len() {
                 match stream.write(&data[off..]).await {

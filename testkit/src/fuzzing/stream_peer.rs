@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::stream_check::{fill, Ledger, PEER};
+use super::stream_check::{pattern_bytes, Ledger, PEER};
 use super::transport::Endpoint;
 use graceful_tls::GracefulStream;
 
@@ -22,8 +22,7 @@ pub(super) async fn peer_write(peer: &mut Tls, ledger: &RefCell<Ledger>, len: us
         let l = ledger.borrow();
         (l.peer_cn_queued, l.peer_tx + l.peer_tx_after_cn as usize)
     };
-    let mut data = vec![0u8; len];
-    fill(PEER, start, &mut data);
+    let data = pattern_bytes(PEER, start, len);
     let mut off = 0;
     while off < len {
         let Ok(n) = peer.write(&data[off..]).await else {
