@@ -73,7 +73,30 @@ impl Script {
         let rest = &self.data[self.pos..];
         let mut u = arbitrary::Unstructured::new(rest);
         let value = T::arbitrary(&mut u).ok()?;
+        DECODES.with(|log| {
+            if let Some(log) = log.borrow_mut().as_mut() {
+                log.push((self.pos, std::any::type_name::<T>()));
+            }
+        });
         self.pos += rest.len() - u.len();
         Some(value)
     }
+}
+
+thread_local! {
+    static DECODES: std::cell::RefCell<Option<Vec<(usize, &'static str)>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` and returns, with its result, where in the input each
+/// [`Script::arbitrary`] decode on this thread began and the type it
+/// decoded: what a transcoder needs to rewrite committed inputs when a
+/// vocabulary changes (tests/fuzz_replay.rs, "Regressions").
+pub fn record_decodes<R>(f: impl FnOnce() -> R) -> (R, Vec<(usize, &'static str)>) {
+    DECODES.with(|log| *log.borrow_mut() = Some(Vec::new()));
+    let result = f();
+    let log = DECODES
+        .with(|log| log.borrow_mut().take())
+        .unwrap_or_default();
+    (result, log)
 }

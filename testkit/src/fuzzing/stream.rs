@@ -92,6 +92,7 @@ async fn play(input: &[u8], crypto: Option<Crypto>) -> Vec<Case> {
     let token = CancellationToken::new();
     let mut ours = Some(GracefulStream::with_config(ours, token.clone(), config));
     let ledger = RefCell::new(Ledger::new(wire.clone(), u64::from(setup.peer) * 10));
+    ledger.borrow_mut().fake_crypto = crypto == Crypto::Fake;
     let trace = std::env::var_os("FUZZ_TRACE").is_some();
     if trace {
         eprintln!("{setup:?} {crypto:?} capacity {capacity} segment {segment}");

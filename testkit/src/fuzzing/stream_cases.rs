@@ -63,6 +63,16 @@ pub enum Case {
     /// A `shutdown()` after a cancelled `close()` that was still flushing:
     /// the close no longer waits (`NotAwaited`).
     CutShortFlush,
+    /// A forged close_notify in mid-stream (`PeerOp::Forge`, fake crypto
+    /// only) was reported as the peer's close_notify, and none of what the
+    /// peer's rustls wrote after it was delivered (the ledger checks).
+    ForgedCloseNotifySeen,
+    /// A forged fatal alert, or a KeyUpdate under TLS 1.2, ended our side
+    /// with a TLS error.
+    ForgedRecordFailedUs,
+    /// A forged TLS 1.3 KeyUpdate (the peer's rustls never updated its
+    /// keys) was absorbed, and our close still ended `PeerConfirmed`.
+    ForgedKeyUpdateAbsorbed,
 }
 
 impl Case {
@@ -70,8 +80,8 @@ impl Case {
     // Built by following `after`, whose exhaustive `match` makes a new case
     // a compile error until it is placed in the chain; a wrong length fails
     // to compile too.
-    pub const ALL: [Case; 17] = {
-        let mut all = [Case::FloodDiscardedAcrossPolls; 17];
+    pub const ALL: [Case; 20] = {
+        let mut all = [Case::FloodDiscardedAcrossPolls; 20];
         let mut i = 1;
         while i < all.len() {
             all[i] = match all[i - 1].after() {
@@ -106,8 +116,22 @@ impl Case {
             Case::HalfOpenPeerTimeout => Some(Case::StalledShutdownBounded),
             Case::StalledShutdownBounded => Some(Case::CutShortWait),
             Case::CutShortWait => Some(Case::CutShortFlush),
-            Case::CutShortFlush => None,
+            Case::CutShortFlush => Some(Case::ForgedCloseNotifySeen),
+            Case::ForgedCloseNotifySeen => Some(Case::ForgedRecordFailedUs),
+            Case::ForgedRecordFailedUs => Some(Case::ForgedKeyUpdateAbsorbed),
+            Case::ForgedKeyUpdateAbsorbed => None,
         }
+    }
+
+    /// Whether a run over real crypto can reach it: forged records need
+    /// the fake crypto's predictable tags.
+    pub const fn needs_fake_crypto(self) -> bool {
+        matches!(
+            self,
+            Case::ForgedCloseNotifySeen
+                | Case::ForgedRecordFailedUs
+                | Case::ForgedKeyUpdateAbsorbed
+        )
     }
 
     /// Its position in [`Case::ALL`] (the declaration order, which `ALL`
@@ -181,6 +205,15 @@ pub(super) fn reached(l: &Ledger, wire: &Wire) -> Vec<Case> {
         (
             Case::CutShortFlush,
             l.cut_short_flushing && close == Some(CloseOutcome::NotAwaited),
+        ),
+        (
+            Case::ForgedCloseNotifySeen,
+            l.forged_cn_valid && saw_close_notify,
+        ),
+        (Case::ForgedRecordFailedUs, l.forged_invalid && failed_tls),
+        (
+            Case::ForgedKeyUpdateAbsorbed,
+            l.forged_key_update && confirmed,
         ),
     ];
     facts

@@ -125,6 +125,14 @@ pub(crate) struct Ledger {
     pub(crate) data_before_failure: bool,
     /// KeyUpdates the peer sent.
     pub(crate) key_updates: u32,
+    /// The run is over the fake crypto, whose records can be forged.
+    pub(crate) fake_crypto: bool,
+    /// A forged, valid close_notify went on the wire (`PeerOp::Forge`).
+    pub(crate) forged_cn_valid: bool,
+    /// A forged fatal alert, or a TLS 1.2 KeyUpdate, went on the wire.
+    pub(crate) forged_invalid: bool,
+    /// A forged TLS 1.3 KeyUpdate went on the wire.
+    pub(crate) forged_key_update: bool,
 }
 
 /// Salt of the bytes we write.
@@ -218,6 +226,10 @@ impl Ledger {
             max_jump: Duration::ZERO,
             clock_moved_in_close: false,
             peer_garbage_at: None,
+            fake_crypto: false,
+            forged_cn_valid: false,
+            forged_invalid: false,
+            forged_key_update: false,
             garbage_before_cn: false,
             peer_alert_sent: false,
             peer_cn_before_alert: false,

@@ -11,6 +11,7 @@ use tokio::io::AsyncWriteExt;
 use super::stream_check::Ledger;
 use super::stream_peer::{peer_read, peer_write, Tls};
 use super::transport::{Side, Wire};
+use crate::fake_crypto::{self, Forgery, Role};
 
 /// One record's worth of plaintext: the unit of a flood.
 const RECORD: usize = 16 * 1024;
@@ -170,6 +171,65 @@ pub(super) async fn key_update(peer: &mut Tls, wire: &Wire, ledger: &RefCell<Led
         }
     }
     let _ = peer.flush().await;
+}
+
+/// [`PeerOp::Forge`](super::stream_vocab::PeerOp::Forge): flushes what the
+/// peer's rustls has written, then puts a record its rustls never wrote
+/// after it. The ledger takes a forged close_notify as the peer's
+/// close_notify (what the peer writes after it is data after close_notify,
+/// which we must not deliver), a forged fatal alert as invalid TLS (our
+/// side must fail on it, and deliver nothing from past it), a TLS 1.3
+/// KeyUpdate as the peer's own, and a TLS 1.2 one as invalid TLS.
+pub(super) async fn forge(peer: &mut Tls, wire: &Wire, ledger: &RefCell<Ledger>, n: u8) {
+    if !ledger.borrow().fake_crypto {
+        return;
+    }
+    let (role, version) = match peer {
+        tokio_rustls::TlsStream::Client(s) => (Role::Client, s.get_ref().1.protocol_version()),
+        tokio_rustls::TlsStream::Server(s) => (Role::Server, s.get_ref().1.protocol_version()),
+    };
+    let tls13 = version == Some(rustls::ProtocolVersion::TLSv1_3);
+    // Every record the peer's rustls sealed must be on the wire first: the
+    // forgery takes the next sequence number.
+    if peer.flush().await.is_err() || peer.get_ref().1.wants_write() {
+        return;
+    }
+    let forgery = [
+        Forgery::CloseNotify,
+        Forgery::FatalAlert,
+        Forgery::KeyUpdate,
+    ][usize::from(n % 3)];
+    let record = fake_crypto::forge(role, tls13, forgery, &[]);
+    let invalid = forgery == Forgery::FatalAlert || (forgery == Forgery::KeyUpdate && !tls13);
+    let mut l = ledger.borrow_mut();
+    if invalid {
+        // As any strict garbage: a fault, our rustls fails on it.
+        if l.peer_garbage_at.is_none() {
+            l.peer_garbage_at = Some(l.peer_tx + l.peer_tx_maybe);
+            l.garbage_before_cn = !l.peer_cn_queued;
+        }
+        l.forged_invalid = true;
+        wire.inject(Side::Peer, &record);
+        return;
+    }
+    if !wire.deliver(Side::Peer, &record) {
+        return;
+    }
+    match forgery {
+        Forgery::CloseNotify => {
+            l.peer_cn_queued = true;
+            l.peer_cn_flushed = true;
+            l.forged_cn_valid = true;
+        }
+        _ => {
+            l.key_updates += 1;
+            l.key_update_in_close |= l.closing() && !l.peer_cn_queued;
+            l.forged_key_update = true;
+            if l.key_updates > KEY_UPDATES_ALLOWED {
+                wire.mark_faulted();
+            }
+        }
+    }
 }
 
 /// [`PeerOp::CloseNotifySplit`](super::stream_vocab::PeerOp::CloseNotifySplit):

@@ -210,6 +210,7 @@ pub(super) async fn peer_op(peer: &mut Tls, wire: &Wire, ledger: &RefCell<Ledger
         }
         PeerOp::Vanish => wire.vanish(),
         PeerOp::StallOurShutdown => wire.stall_shutdown(Side::Ours),
+        PeerOp::Forge(n) => stream_hostile::forge(peer, wire, ledger, n).await,
     }
 }
 

@@ -149,4 +149,14 @@ pub enum PeerOp {
     /// Our transport's `poll_shutdown` stays pending from now on, so the
     /// close's shutdown step ends by its deadline.
     StallOurShutdown,
+    /// A record the peer's rustls never wrote, valid under the fake crypto
+    /// ([`fake_crypto::forge`](crate::fake_crypto::forge)), of kind `n % 3`:
+    /// a close_notify in mid-stream (the peer's rustls goes on as if it
+    /// had sent none: its later data, and its own close_notify, come after
+    /// it), a fatal alert (`internal_error`) while the peer's rustls goes
+    /// on writing, or a KeyUpdate asking us to update too (under TLS 1.2
+    /// a handshake message that is not allowed there: our rustls must
+    /// fail). Put on the wire after everything the peer's rustls has
+    /// written. Nothing over real crypto, or when the peer cannot flush.
+    Forge(u8),
 }
