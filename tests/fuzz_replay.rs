@@ -11,11 +11,15 @@ use graceful_tls::machine::Event;
 use graceful_tls_testkit::fuzzing::{machine, stream};
 use graceful_tls_testkit::machine_graph::reachable;
 
-/// Every committed input of one target's corpus, with its file name.
+/// Every committed input of one target's corpus, with its file name. With
+/// `FUZZ_CORPUS_ROOT` set, the corpus under that directory instead (say, a
+/// campaign's, to check what it covers: docs/fuzzing.md, "Campaign").
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
+    let root = std::env::var_os("FUZZ_CORPUS_ROOT").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus"),
+        PathBuf::from,
+    );
+    let dir = root.join(target);
     let mut inputs: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.expect("corpus entry").path())
