@@ -44,7 +44,7 @@ pub struct ServerSetup {
 
 impl ServerSetup {
     pub fn real_crypto(&self) -> bool {
-        self.crypto % 8 == 0
+        self.crypto & 7 == 0
     }
 
     pub fn header(&self) -> Duration {
