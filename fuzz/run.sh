@@ -22,7 +22,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(machine stream)
+    targets=(machine stream served)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -15,14 +15,14 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::listeners::Listener;
 
 /// How long an accept error that is not about one connection (say, out of
 /// file descriptors) pauses accepting: long enough not to spin (ten
@@ -31,9 +31,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub(super) const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// A connection taken from the listener, with its places under the limits.
-pub(super) struct Admitted {
-    pub(super) tcp: TcpStream,
-    pub(super) peer: SocketAddr,
+pub(super) struct Admitted<L: Listener> {
+    pub(super) io: L::Io,
+    pub(super) peer: L::Addr,
     /// Held while the connection is handshaken and served.
     pub(super) connection: OwnedSemaphorePermit,
     /// Held while the TLS handshake runs.
@@ -74,19 +74,15 @@ impl<F: Future> Future for Handshaking<F> {
 }
 
 /// The listener, the limits, and the accept errors seen so far.
-pub(super) struct Acceptor {
-    listener: TcpListener,
+pub(super) struct Acceptor<L> {
+    listener: L,
     connections: Arc<Semaphore>,
     handshakes: Arc<Semaphore>,
     errors: u64,
 }
 
-impl Acceptor {
-    pub(super) fn new(
-        listener: TcpListener,
-        max_connections: usize,
-        max_handshakes: usize,
-    ) -> Self {
+impl<L: Listener> Acceptor<L> {
+    pub(super) fn new(listener: L, max_connections: usize, max_handshakes: usize) -> Self {
         Acceptor {
             listener,
             connections: Arc::new(Semaphore::new(clamp_permits(max_connections))),
@@ -108,9 +104,9 @@ impl Acceptor {
     ///
     /// # Cancellation safety
     ///
-    /// Cancel-safe: no connection is accepted and lost (tokio's `accept`
-    /// is cancel-safe; permits taken are given back).
-    pub(super) async fn next(&mut self) -> Admitted {
+    /// Cancel-safe: no connection is accepted and lost (a [`Listener`]'s
+    /// `accept` is cancel-safe; permits taken are given back).
+    pub(super) async fn next(&mut self) -> Admitted<L> {
         loop {
             // The semaphores are never closed, so `acquire_owned` never fails.
             let Ok(connection) = self.connections.clone().acquire_owned().await else {
@@ -120,9 +116,9 @@ impl Acceptor {
                 return std::future::pending().await;
             };
             match self.listener.accept().await {
-                Ok((tcp, peer)) => {
+                Ok((io, peer)) => {
                     return Admitted {
-                        tcp,
+                        io,
                         peer,
                         connection,
                         handshake,

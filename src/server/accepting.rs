@@ -13,13 +13,13 @@ use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use super::accept::{Acceptor, Admitted, Handshaking};
 use super::connection::serve_connection;
 use super::lame_duck::{shutdown_then_lame_duck, FusedSignal, LameDuckEnd};
 use super::limits::Limits;
+use super::listeners::Listener;
 use super::phase::ServerPhases;
 use super::timer::with_alarm;
 use super::Readiness;
@@ -80,9 +80,9 @@ where
     /// output); then marks the readiness as draining, closes `listener`
     /// and notes the accept errors in `set`'s report.
     // `&mut self`: `H` is `Send`, not `Sync`, and the future must be `Send`.
-    pub(super) async fn accept_until<F: Future + ?Sized>(
+    pub(super) async fn accept_until<L: Listener, F: Future + ?Sized>(
         &mut self,
-        listener: TcpListener,
+        listener: L,
         set: &ConnectionSet,
         mut stop: Pin<&mut F>,
     ) -> F::Output {
@@ -96,18 +96,17 @@ where
                 Race::Second(admitted) => admitted,
             };
             let Admitted {
-                tcp,
+                io,
                 peer,
                 connection,
                 handshake,
             } = admitted;
-            let _ = tcp.set_nodelay(true);
             let (builder, service) = (self.builder.clone(), self.service.clone());
             let phases = phases.clone();
-            let handshake = Handshaking::new(self.tls.accept(tcp), handshake);
+            let handshake = Handshaking::new(self.tls.accept(io), handshake);
             // Refused only once a drain began, which is after this loop.
-            let _ = set.spawn_lent(Some(peer), handshake, move |io, signal| {
-                with_alarm(serve_connection(
+            let _ = set.spawn_lent(L::socket_addr(&peer), handshake, move |io, signal| {
+                with_alarm(serve_connection::<L, _, _>(
                     io, signal, builder, service, connection, phases,
                 ))
             });

@@ -6,7 +6,7 @@
 
 use std::error::Error as StdError;
 use std::future::{poll_fn, Future};
-use std::mem::MaybeUninit;
+use std::marker::PhantomData;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,21 +16,22 @@ use hyper::service::Service;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::server::TlsStream;
 
+use super::listeners::Listener;
 use super::phase::{Action, Observed, PhaseWatch, Probe, ServerPhases};
 use super::requests::{Requests, Tracked};
 use super::timer::{now, ConnectionSleep};
 use crate::drain::LentView;
 use crate::{Cut, LentStream, ShutdownSignal};
 
-/// The stream a served connection runs over.
-pub(super) type ServerIo = LentStream<TlsStream<TcpStream>>;
+/// The stream a served connection runs over: a TLS stream over one of
+/// the listener's connections.
+pub(super) type ServerIo<L> = LentStream<ServerIoInner<L>>;
 
 /// The TLS stream inside [`ServerIo`].
-type ServerIoInner = TlsStream<TcpStream>;
+type ServerIoInner<L> = TlsStream<<L as Listener>::Io>;
 
 /// Serves one connection until the client leaves, hyper ends it, one of
 /// the phase timeouts cuts it ([`PhaseWatch`]: no first request within the
@@ -66,8 +67,8 @@ type ServerIoInner = TlsStream<TcpStream>;
 // (as arguments and as the body's locals), and the future lives as long as
 // the connection (272 B per connection, benches/serve.rs `memory:`).
 #[allow(clippy::manual_async_fn)]
-pub(super) fn serve_connection<H, B>(
-    io: ServerIo,
+pub(super) fn serve_connection<L, H, B>(
+    io: ServerIo<L>,
     signal: ShutdownSignal,
     mut builder: auto::Builder<TokioExecutor>,
     service: H,
@@ -75,6 +76,7 @@ pub(super) fn serve_connection<H, B>(
     phases: Arc<ServerPhases>,
 ) -> impl Future<Output = ()> + Send
 where
+    L: Listener,
     H: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     H::Future: Send + 'static,
     H::Error: Into<Box<dyn StdError + Send + Sync>>,
@@ -101,7 +103,7 @@ where
         if h2 {
             builder = builder.http2_only();
         }
-        let probe = SocketProbe(&view);
+        let probe = SocketProbe::<L>(&view, PhantomData);
         // hyper's connection lives in this block: it (and the IO, so that
         // the set's task closes the stream) is dropped at its end, before
         // the place is given back.
@@ -259,33 +261,21 @@ impl<D: HttpConnection, H: HttpConnection> Http<D, H> {
     }
 }
 
-/// What the phase watch asks of the socket and the stream.
-struct SocketProbe<'a>(&'a LentView<ServerIoInner>);
+/// What the phase watch asks of the socket (through the listener's
+/// [`Listener::has_unread`]) and the stream.
+// `fn() -> L`: the probe is `Send` and `Sync` whatever `L` is.
+struct SocketProbe<'a, L: Listener>(&'a LentView<ServerIoInner<L>>, PhantomData<fn() -> L>);
 
-impl Probe for SocketProbe<'_> {
+impl<L: Listener> Probe for SocketProbe<'_, L> {
     fn unread_in_socket(&self) -> bool {
         self.0
-            .with_stream(|s| unread_in_socket(s.get_ref().get_ref().0))
+            .with_stream(|s| L::has_unread(s.get_ref().get_ref().0))
             == Some(true)
     }
 
     fn bytes_read(&self) -> u64 {
         self.0.with_stream(|s| s.stats().read()).unwrap_or(0)
     }
-}
-
-/// Whether the client's bytes wait in the socket's receive queue: a
-/// non-blocking `MSG_PEEK` of one byte, which sees the kernel's queue
-/// whatever tokio's cached readiness says. The end of the stream (0) and
-/// errors count as nothing waiting: hyper learns of them by reading.
-///
-/// The TLS layer holds nothing hyper has not read when hyper waits:
-/// tokio-rustls returns `Pending` only once rustls has no plaintext left
-/// and the socket would block; a partial record in rustls waits for the
-/// rest, which is in the socket (seen here) or not yet arrived.
-fn unread_in_socket(tcp: &TcpStream) -> bool {
-    let mut byte = [MaybeUninit::<u8>::uninit()];
-    matches!(socket2::SockRef::from(tcp).peek(&mut byte), Ok(n) if n > 0)
 }
 
 #[cfg(feature = "tracing")]

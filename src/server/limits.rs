@@ -63,7 +63,7 @@ impl Limits {
     }
 }
 
-impl<H> Serve<H> {
+impl<H, L> Serve<H, L> {
     /// Default [`with_max_connections`](Self::with_max_connections): 10,000
     /// (nginx's `worker_connections` is 512 to 1,024 per worker; each TLS
     /// connection holds a descriptor and about 30–70 KB). Raise

@@ -38,6 +38,7 @@ mod listen;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 mod listener;
+mod listeners;
 #[cfg(all(feature = "restart", unix))]
 mod notify;
 mod phase;
@@ -65,9 +66,10 @@ pub use inherited::Inherited;
 pub use listen::{inherited_listener, ListenError};
 #[cfg(feature = "axum")]
 pub use listener::{GracefulListener, GracefulTlsStream};
+pub use listeners::Listener;
 #[cfg(all(feature = "restart", unix))]
 pub use notify::{Notifier, HANDOVER_VAR, READY_FD_VAR};
 pub use readiness::Readiness;
 #[cfg(all(feature = "restart", unix))]
 pub use restart::{this_program, Handover, Restart, RestartError, RestartEvent};
-pub use serve::{serve, serve_hyper, Serve};
+pub use serve::{serve, serve_hyper, serve_hyper_on, serve_on, Serve};

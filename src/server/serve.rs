@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use super::accepting::Accepting;
 use super::lame_duck::{FusedSignal, LameDuckEnd, Signal};
 use super::limits::Limits;
+use super::listeners::Listener;
 use super::timer::ConnectionTimer;
 use super::Readiness;
 use crate::drain::race::{race, Race};
@@ -33,6 +34,8 @@ use crate::{Config, ConnectionReport, DrainReport, Signals};
 /// When `tls` offers no ALPN protocols, the server offers `h2` and
 /// `http/1.1` (the protocol the client speaks is then detected from its
 /// first bytes); otherwise its list is used as is.
+///
+/// [`serve_on`] takes any other [`Listener`] (a Unix socket's, say).
 pub fn serve<S, B>(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
@@ -46,12 +49,47 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    serve_hyper(listener, tls, TowerToHyperService::new(service))
+    serve_on(listener, tls, service)
 }
 
 /// Like [`serve`], for a hyper service (e.g. `hyper::service::service_fn`).
 pub fn serve_hyper<H, B>(listener: TcpListener, tls: Arc<ServerConfig>, service: H) -> Serve<H>
 where
+    H: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    H::Future: Send + 'static,
+    H::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    serve_hyper_on(listener, tls, service)
+}
+
+/// Like [`serve`], with the connections taken from any [`Listener`]: a
+/// `tokio::net::UnixListener` (on Unix), or one of your own. Everything but
+/// a restart's handover (`Serve::with_handover`, TCP only) works the same.
+pub fn serve_on<L, S, B>(
+    listener: L,
+    tls: Arc<ServerConfig>,
+    service: S,
+) -> Serve<TowerToHyperService<S>, L>
+where
+    L: Listener,
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    serve_hyper_on(listener, tls, TowerToHyperService::new(service))
+}
+
+/// Like [`serve_hyper`], with the connections taken from any
+/// [`Listener`] (see [`serve_on`]).
+pub fn serve_hyper_on<L, H, B>(listener: L, tls: Arc<ServerConfig>, service: H) -> Serve<H, L>
+where
+    L: Listener,
     H: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     H::Future: Send + 'static,
     H::Error: Into<Box<dyn StdError + Send + Sync>>,
@@ -74,8 +112,8 @@ where
         service,
         builder,
         config: Config::default(),
-        handshake_timeout: Serve::<H>::DEFAULT_HANDSHAKE_TIMEOUT,
-        drain_timeout: Serve::<H>::DEFAULT_DRAIN_TIMEOUT,
+        handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         lame_duck: Duration::ZERO,
         shutdown: Box::pin(std::future::pending()),
         abort: Box::pin(std::future::pending()),
@@ -87,8 +125,12 @@ where
     }
 }
 
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A TLS HTTP server with a graceful, bounded, reported shutdown; made by
-/// [`serve`] or [`serve_hyper`]. Awaiting it serves until the shutdown
+/// [`serve`] or [`serve_hyper`] (over a `TcpListener`), or by [`serve_on`]
+/// or [`serve_hyper_on`] (over any [`Listener`], `L`). Awaiting it serves until the shutdown
 /// signal ([`with_graceful_shutdown`](Self::with_graceful_shutdown)), then:
 ///
 /// 1. stops accepting (and marks its [`Readiness`] as draining);
@@ -124,8 +166,8 @@ where
 ///
 #[doc = include_str!("../docs/serving-limits.md")]
 #[must_use = "a Serve does nothing until awaited"]
-pub struct Serve<H> {
-    listener: TcpListener,
+pub struct Serve<H, L = TcpListener> {
+    listener: L,
     tls: Arc<ServerConfig>,
     service: H,
     pub(super) builder: auto::Builder<TokioExecutor>,
@@ -143,21 +185,28 @@ pub struct Serve<H> {
     /// set a restart makes too).
     on_end: Option<EndHook>,
     /// The restart whose handovers drain this server, and whose lost
-    /// successors make it accept again (`generations.rs`).
+    /// successors make it accept again (`generations.rs`), with the
+    /// listener as the `TcpListener` it is: only `Serve<H, TcpListener>`
+    /// sets it (`with_handover`), where that function is the identity.
     #[cfg(all(feature = "restart", unix))]
-    handover: Option<super::Handover>,
+    handover: Option<(super::Handover, AsTcp<L>)>,
 }
 
-impl<H> Serve<H> {
+/// The listener of a `Serve<H, TcpListener>` as a `TcpListener`: the
+/// identity, the only value of this type a handover is stored with.
+#[cfg(all(feature = "restart", unix))]
+type AsTcp<L> = fn(L) -> TcpListener;
+
+impl<H, L> Serve<H, L> {
     /// Default [`handshake_timeout`](Self::with_handshake_timeout): 10 s, as the
     /// `tls-listener` crate; a real client on a slow mobile link completes
     /// in well under a few seconds.
-    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = DEFAULT_HANDSHAKE_TIMEOUT;
 
     /// Default [`drain_timeout`](Self::with_drain_timeout): 20 s, so that
     /// `drain_timeout + flush_timeout` (23 s by default) fits in Kubernetes'
     /// default `terminationGracePeriodSeconds` of 30 s with room to spare.
-    pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+    pub const DEFAULT_DRAIN_TIMEOUT: Duration = DEFAULT_DRAIN_TIMEOUT;
 
     /// Bounds each TLS handshake, from the TCP accept: a client that stalls
     /// or trickles its handshake is dropped then (`handshake-timeout` in the
@@ -276,6 +325,19 @@ impl<H> Serve<H> {
         self
     }
 
+    /// Tunes hyper-util's auto builder (HTTP/1.1 and HTTP/2 settings:
+    /// `builder.http2().max_concurrent_streams(..)`, ...). It comes with a
+    /// tokio executor and a timer set (graceful-tls' own: one alarm per
+    /// connection, on tokio's timer; a timer set here replaces it, e.g.
+    /// hyper-util's `TokioTimer`).
+    pub fn http(mut self, tune: impl FnOnce(&mut auto::Builder<TokioExecutor>)) -> Self {
+        tune(&mut self.builder);
+        self
+    }
+}
+
+#[cfg(all(feature = "restart", unix))]
+impl<H> Serve<H, TcpListener> {
     /// Makes `handover`'s handovers part of this server's life (feature
     /// `restart`, Unix): when a successor took over
     /// ([`Handover::handed_over`](super::Handover::handed_over)), the server
@@ -303,26 +365,20 @@ impl<H> Serve<H> {
     /// The connection limit applies to each round of accepting: while an
     /// earlier round drains, the process may hold its connections plus
     /// `max_connections` new ones.
+    ///
+    /// Only over a `TcpListener`: the handover passes its descriptor to
+    /// the successor.
     #[cfg(all(feature = "restart", unix))]
     #[cfg_attr(docsrs, doc(cfg(all(feature = "restart", unix))))]
     pub fn with_handover(mut self, handover: &super::Handover) -> Self {
-        self.handover = Some(handover.clone());
-        self
-    }
-
-    /// Tunes hyper-util's auto builder (HTTP/1.1 and HTTP/2 settings:
-    /// `builder.http2().max_concurrent_streams(..)`, ...). It comes with a
-    /// tokio executor and a timer set (graceful-tls' own: one alarm per
-    /// connection, on tokio's timer; a timer set here replaces it, e.g.
-    /// hyper-util's `TokioTimer`).
-    pub fn http(mut self, tune: impl FnOnce(&mut auto::Builder<TokioExecutor>)) -> Self {
-        tune(&mut self.builder);
+        self.handover = Some((handover.clone(), std::convert::identity));
         self
     }
 }
 
-impl<H, B> Serve<H>
+impl<H, B, L> Serve<H, L>
 where
+    L: Listener,
     H: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     H::Future: Send + 'static,
     H::Error: Into<Box<dyn StdError + Send + Sync>>,
@@ -364,10 +420,10 @@ where
         // Fused: raced during the lame duck, then again during the drain.
         let (mut shutdown, mut abort) = (FusedSignal::new(shutdown), FusedSignal::new(abort));
         #[cfg(all(feature = "restart", unix))]
-        if let Some(handover) = handover {
+        if let Some((handover, tcp)) = handover {
             return super::generations::serve(
                 accepting,
-                listener,
+                tcp(listener),
                 shutdown,
                 abort,
                 drain_timeout,
@@ -392,8 +448,9 @@ where
     }
 }
 
-impl<H, B> IntoFuture for Serve<H>
+impl<H, B, L> IntoFuture for Serve<H, L>
 where
+    L: Listener,
     H: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     H::Future: Send + 'static,
     H::Error: Into<Box<dyn StdError + Send + Sync>>,
@@ -409,7 +466,7 @@ where
     }
 }
 
-impl<H> fmt::Debug for Serve<H> {
+impl<H, L: fmt::Debug> fmt::Debug for Serve<H, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Serve")
             .field("listener", &self.listener)

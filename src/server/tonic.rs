@@ -227,12 +227,12 @@ impl Accepting {
                 Race::Second(admitted) => admitted,
             };
             let Admitted {
-                tcp,
+                io: tcp,
                 peer,
                 connection,
                 handshake,
             } = admitted;
-            let _ = tcp.set_nodelay(true);
+            // `TCP_NODELAY` is set (`Listener for TcpListener`).
             let handshake = Handshaking::new(tls.accept(tcp), handshake);
             let deliver = deliver.clone();
             // Refused only once the drain began: the handshake, never

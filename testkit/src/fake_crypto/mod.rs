@@ -94,6 +94,11 @@ pub fn provider(role: Role) -> CryptoProvider {
 /// a few fixed bytes. The client never resumes; the server's session
 /// storage is rustls' default (the fuzz harness replaces it).
 pub fn configs(version: &'static SupportedProtocolVersion) -> (ClientConfig, ServerConfig) {
+    (client_config(version), server_config(&[version]))
+}
+
+/// The client config of [`configs`].
+pub fn client_config(version: &'static SupportedProtocolVersion) -> ClientConfig {
     let verifier: Arc<dyn ServerCertVerifier> = Arc::new(AcceptAll);
     let mut client = ClientConfig::builder_with_provider(Arc::new(provider(Role::Client)))
         .with_protocol_versions(&[version])
@@ -102,15 +107,19 @@ pub fn configs(version: &'static SupportedProtocolVersion) -> (ClientConfig, Ser
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     client.resumption = rustls::client::Resumption::disabled();
+    client
+}
+
+/// The server config of [`configs`], offering every version of `versions`.
+pub fn server_config(versions: &[&'static SupportedProtocolVersion]) -> ServerConfig {
     let cert = CertificateDer::from(b"a certificate nobody checks".to_vec());
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(b"a fixed key".to_vec()));
-    let server = ServerConfig::builder_with_provider(Arc::new(provider(Role::Server)))
-        .with_protocol_versions(&[version])
+    ServerConfig::builder_with_provider(Arc::new(provider(Role::Server)))
+        .with_protocol_versions(versions)
         .expect("fake provider: server versions")
         .with_no_client_auth()
         .with_single_cert(vec![cert], key)
-        .expect("fake provider: server certificate");
-    (client, server)
+        .expect("fake provider: server certificate")
 }
 
 #[cfg(test)]

@@ -16,7 +16,13 @@
 //!   close_notify, let tickets arrive late, vanish (half-open) or stall our
 //!   shutdown.
 //!
-//! Both entry points take the raw fuzz input, return normally for inputs that
+//! * [`served`] (feature `served`): `graceful_tls::server` over an
+//!   in-memory listener ([`served_listener`]) on paused time, serving a
+//!   tiny hyper service to scripted clients (partial heads, silence,
+//!   close_notify, FIN, resets) while the drain and the limits fire; the
+//!   run is checked against the server's phase table.
+//!
+//! The entry points take the raw fuzz input, return normally for inputs that
 //! keep every invariant and panic (with the step that broke it) otherwise.
 //! [`machine::run_recording`] and [`stream::run_cases`] also say what the run
 //! reached (transitions, hostile cases): the fuzz targets make libFuzzer
@@ -24,6 +30,20 @@
 
 pub mod machine;
 pub mod model;
+#[cfg(feature = "served")]
+pub mod served;
+#[cfg(feature = "served")]
+mod served_app;
+#[cfg(feature = "served")]
+mod served_cells;
+#[cfg(feature = "served")]
+mod served_check;
+#[cfg(feature = "served")]
+mod served_client;
+#[cfg(feature = "served")]
+pub mod served_listener;
+#[cfg(feature = "served")]
+mod served_vocab;
 pub mod stream;
 mod stream_cases;
 mod stream_check;

@@ -94,3 +94,69 @@ impl rustls::server::StoresServerSessions for ForgetSessions {
         true
     }
 }
+
+/// The `served` harness' server config over `crypto`: TLS 1.2 and 1.3,
+/// ALPN `h2` and `http/1.1` (as `serve` would offer; set here so that
+/// `serve` uses the shared config as is), no session kept.
+#[cfg(feature = "served")]
+pub(crate) fn served_server(crypto: Crypto) -> Arc<ServerConfig> {
+    static CELLS: [OnceLock<Arc<ServerConfig>>; 2] = [const { OnceLock::new() }; 2];
+    let versions = [&rustls::version::TLS12, &rustls::version::TLS13];
+    CELLS[usize::from(crypto == Crypto::Fake)]
+        .get_or_init(|| {
+            let mut server = match crypto {
+                Crypto::Real => configs::server_config(
+                    Arc::new(rustls::crypto::ring::default_provider()),
+                    &versions,
+                    configs::SERVER_PEM,
+                    configs::SERVER_KEY,
+                )
+                .expect("server config"),
+                Crypto::Fake => crate::fake_crypto::server_config(&versions),
+            };
+            server.session_storage = Arc::new(ForgetSessions);
+            server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            Arc::new(server)
+        })
+        .clone()
+}
+
+/// The `served` harness' client config: TLS 1.3 (`tls13`) or 1.2, over
+/// `crypto`, offering `alpn` (none when empty); never resumes.
+#[cfg(feature = "served")]
+pub(crate) fn served_client(crypto: Crypto, tls13: bool, alpn: &'static [u8]) -> Arc<ClientConfig> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Key = (bool, bool, &'static [u8]);
+    static CELLS: OnceLock<Mutex<HashMap<Key, Arc<ClientConfig>>>> = OnceLock::new();
+    let cells = CELLS.get_or_init(Default::default);
+    let key = (crypto == Crypto::Fake, tls13, alpn);
+    let mut cells = cells.lock().expect("client configs");
+    cells
+        .entry(key)
+        .or_insert_with(|| {
+            let version = if tls13 {
+                &rustls::version::TLS13
+            } else {
+                &rustls::version::TLS12
+            };
+            let mut client = match crypto {
+                Crypto::Real => {
+                    let mut client = configs::client_config(
+                        Arc::new(rustls::crypto::ring::default_provider()),
+                        &[version],
+                        configs::CA_PEM,
+                    )
+                    .expect("client config");
+                    client.resumption = rustls::client::Resumption::disabled();
+                    client
+                }
+                Crypto::Fake => crate::fake_crypto::client_config(version),
+            };
+            if !alpn.is_empty() {
+                client.alpn_protocols = vec![alpn.to_vec()];
+            }
+            Arc::new(client)
+        })
+        .clone()
+}
