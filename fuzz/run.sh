@@ -38,7 +38,9 @@ export RUSTC_BOOTSTRAP=1
 # check hooks every malloc). Set ASAN_OPTIONS to override.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:detect_stack_use_after_return=0}"
 
-# Per-target build and libFuzzer flags. `stream` spends its time in
+# Per-target build and libFuzzer flags. `stream` and `served` decode
+# scripts (their clients and peers write well-formed bytes of their own
+# choosing); `stream` spends its time in
 # rustls' and the fake crypto's byte loops, where comparison tracing
 # (libFuzzer's CMP table) doubled the CPU per run and guides nothing: its
 # input is a decoded script, not bytes matched against constants. The
@@ -48,12 +50,12 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:detect_stack_use_after_retur
 build_flags() {
     case "$1" in
         # A target directory of its own: other flags rebuild every crate.
-        stream) echo "--no-trace-compares --target-dir target/no-trace-compares" ;;
+        stream | served) echo "--no-trace-compares --target-dir target/no-trace-compares" ;;
     esac
 }
 fuzz_flags() {
     case "$1" in
-        stream) echo "-entropic=0" ;;
+        stream | served) echo "-entropic=0" ;;
     esac
 }
 
