@@ -30,6 +30,7 @@
 
 pub mod machine;
 pub mod model;
+pub mod replay;
 #[cfg(feature = "served")]
 pub mod served;
 #[cfg(feature = "served")]
