@@ -271,20 +271,31 @@ fn regression_stream_zero_flush_timeout_with_the_budget_spent() {
     ]);
 }
 
-/// Reported once by issue 25's campaign (`stream`, ASan, 279,879 runs in
-/// 3.5 minutes) and not reproduced since: "close failed with Tls, nothing
-/// injected" for this input (TLS 1.2, ours the server; the peer reads to
-/// the end; our `close()` cancelled after one poll; then the final close
-/// while the peer forges a close_notify). Replayed alone it ends
-/// `PeerConfirmed` every time: 5,000 times in the fuzz binary, after each
-/// of the corpus' inputs in one process, with the fake crypto's sequence
-/// bookkeeping dirtied by every kind of forgery first, and a rerun of the
-/// campaign with its seed (300,000 runs) did not meet it again. Kept so
-/// that each test run replays it; docs/fuzzing.md, "What it found".
+/// Reported twice by issue 25's campaign (`stream`, AddressSanitizer,
+/// after 279,879 and 137,065 runs) and not reproduced since: "close failed
+/// with Tls, nothing injected", both times with the peer forging a
+/// close_notify (`Forge`, kind 0) while our side, the server, closes
+/// (TLS 1.2: our `close()` cancelled after one poll, then the final close;
+/// TLS 1.3: a flood, then `close()` cancelled and `shutdown()`). Replayed
+/// alone each ends `PeerConfirmed` every time: 5,000 times in the fuzz
+/// binary; after each input of the campaign's corpus in one process; with
+/// the fake crypto's sequence bookkeeping dirtied by every kind of forgery
+/// first; with ASan's fill of fresh allocations set to 0x00, 0xff, 0x15
+/// and 0xbe; with the paused clock moved on by 1 ns to 10^7 s first; and a
+/// rerun of the first campaign with its seed (300,000 runs) did not meet
+/// it. Kept so that each test run replays them; docs/fuzzing.md, "What it
+/// found".
 #[test]
 fn regression_stream_unreproduced_tls_error_in_close_after_forged_close_notify() {
     stream_both(&[
         0x0c, 0x96, 0x45, 0x59, 0xc7, 0xbd, 0xaa, 0xe5, 0xff, 0xff, 0x4d, 0xfa, 0xdd, 0x02, 0x00,
         0xff, 0x88, 0x00, 0x35, 0xff, 0xff, 0xff, 0x26, 0xf6, 0x59, 0xad, 0x2e,
+    ]);
+    stream_both(&[
+        0x2d, 0xfa, 0x25, 0x8c, 0x05, 0xe4, 0x38, 0x8e, 0xe3, 0x8c, 0x05, 0x68, 0x3d, 0x68, 0x00,
+        0x00, 0x00, 0x80, 0xcf, 0x21, 0xdf, 0xdf, 0xdf, 0xdf, 0xdf, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xdf, 0xbe, 0x1d, 0x8c, 0x02,
+        0x1e, 0x65, 0x8f, 0xe3, 0x38, 0x8e, 0x11,
     ]);
 }
