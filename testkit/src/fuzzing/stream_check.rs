@@ -22,8 +22,28 @@ pub(crate) enum Failure {
     Other(io::ErrorKind),
 }
 
+thread_local! {
+    /// The last error a [`Failure`] was made from, with its source chain,
+    /// for the message of a check that fails on it (issue 25's campaign met
+    /// a TLS failure it could not replay; the next one says which).
+    static LAST_ERROR: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn last_error() -> String {
+    LAST_ERROR.with(|last| last.borrow().clone())
+}
+
 impl Failure {
     pub(crate) fn of(error: &Error) -> Self {
+        LAST_ERROR.with(|last| {
+            let mut text = format!("{error:?}");
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                text.push_str(&format!(" <- {cause:?}"));
+                source = cause.source();
+            }
+            *last.borrow_mut() = text;
+        });
         match error {
             Error::Tls(_) => Failure::Tls,
             Error::Transport(e) => Failure::Transport(e.kind()),
@@ -307,7 +327,8 @@ impl Ledger {
         if matches!(failure, Failure::Tls | Failure::Transport(_)) {
             assert!(
                 faulted(&self.wire),
-                "{what} failed with {failure:?}, nothing injected"
+                "{what} failed with {failure:?}, nothing injected (the error: {})",
+                last_error()
             );
         }
     }
