@@ -2,8 +2,8 @@
 //! peers, with a deadline (paused clock) and a report checked against what
 //! each peer saw.
 
-use graceful_tls_testkit::drain;
 use graceful_tls_testkit::pairs;
+use graceful_tls_testkit::{bounded, drain, WAIT};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -370,6 +370,108 @@ async fn a_lent_stream_is_taken_back_and_closed_with_a_wait_for_the_peer() {
             ),
             "{version:?}: {report}"
         );
+        // The handler's own checks held (a failed one is a caught panic).
+        assert!(!report.connections[0].panicked, "{report}");
         assert_eq!(report.forced(), 0, "{report}");
+    }
+}
+
+/// A lent stream kept after its handler returned (an upgraded connection,
+/// a WebSocket the application holds) is the application's own stream:
+/// its `poll_shutdown` closes as `GracefulStream`'s does (close_notify,
+/// without waiting for the peer's: `not-awaited`) while the handle is
+/// still alive; dropping it gives the closed stream back to the set, which
+/// reports that close.
+#[tokio::test(start_paused = true)]
+async fn a_lent_stream_kept_after_its_handler_returned_closes_on_shutdown() {
+    use tokio::io::{AsyncWrite, AsyncWriteExt};
+    for version in VERSIONS {
+        let set = ConnectionSet::new();
+        let (client, server) = pairs::duplex_pair(version, 16 * 1024).await;
+        let handshake = std::future::ready(Ok::<_, std::io::Error>(server));
+        let (keep, kept) = tokio::sync::oneshot::channel();
+        set.spawn_lent(None, handshake, |io, _signal| async move {
+            let _ = keep.send(io);
+        })
+        .expect("admitted");
+        let mut kept = bounded("the lent stream", WAIT, kept)
+            .await
+            .expect("the handler hands its stream on");
+        tokio::task::yield_now().await;
+        let inner_vectored = kept.with_stream(|s| s.is_write_vectored());
+        assert_eq!(Some(kept.is_write_vectored()), inner_vectored);
+        let debug = format!("{kept:?}");
+        assert!(
+            debug.contains("handler_returned: true") && debug.contains("taken_back: false"),
+            "{debug}"
+        );
+        let peer = tokio::spawn(async move {
+            let mut tls = pairs::Tls::from(client);
+            let saw = pairs::peer_read_to_end(&mut tls).await;
+            let _ = tls.shutdown().await;
+            saw
+        });
+        kept.write_all(b"upgraded")
+            .await
+            .expect("the set leaves a kept stream to its holder");
+        bounded("the kept stream's close", WAIT, kept.shutdown())
+            .await
+            .expect("closes with close_notify");
+        // Closed through the handle, which is still alive.
+        let saw = bounded("the peer's close_notify", WAIT, peer).await;
+        assert_eq!(
+            saw.expect("peer"),
+            PeerSaw::CloseNotify(b"upgraded".to_vec()),
+            "{version:?}"
+        );
+        drop(kept);
+        let report = bounded("the drain", WAIT, set.drain(Duration::from_secs(5))).await;
+        assert_eq!(report.connections.len(), 1, "{report}");
+        assert!(
+            matches!(
+                report.connections[0].ended,
+                Ended::Closed(CloseOutcome::NotAwaited)
+            ),
+            "{version:?}: {report}"
+        );
+        assert_eq!(report.forced(), 0, "{report}");
+    }
+}
+
+/// A lent stream's flush pushes out what rustls still holds (the transport
+/// took only part of a big write) while the handler runs: the peer gets
+/// every byte before the handler returns, with nothing else polling the
+/// stream.
+#[tokio::test(start_paused = true)]
+async fn a_lent_stream_flushes_what_rustls_holds() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const LEN: usize = 16 * 1024;
+    for version in VERSIONS {
+        let set = ConnectionSet::new();
+        // A 1 KiB transport: most of the write waits in rustls.
+        let (client, server) = pairs::duplex_pair(version, 1024).await;
+        let handshake = std::future::ready(Ok::<_, std::io::Error>(server));
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        set.spawn_lent(None, handshake, |mut io, _signal| async move {
+            io.write_all(&pattern(LEN)).await.expect("write");
+            io.flush().await.expect("flush");
+            // Holds the stream, unpolled, until the peer has read it all.
+            let _ = released.await;
+        })
+        .expect("admitted");
+        let mut tls = pairs::Tls::from(client);
+        let mut got = vec![0; LEN];
+        bounded(
+            "every byte of the flushed write",
+            WAIT,
+            tls.read_exact(&mut got),
+        )
+        .await
+        .expect("read");
+        assert!(got == pattern(LEN), "{version:?}: other bytes than written");
+        let _ = release.send(());
+        let report = bounded("the drain", WAIT, set.drain(Duration::from_secs(5))).await;
+        assert_eq!(report.connections.len(), 1, "{report}");
+        assert!(!report.connections[0].panicked, "{report}");
     }
 }
