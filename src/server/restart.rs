@@ -773,21 +773,32 @@ pub fn this_program() -> PathBuf {
     static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     PROGRAM
         .get_or_init(|| {
-            let argv0 = std::env::args_os().next().map(PathBuf::from);
-            match argv0 {
-                Some(path) if path.as_os_str().as_encoded_bytes().contains(&b'/') => {
-                    if path.is_absolute() {
-                        path
-                    } else {
-                        std::env::current_dir()
-                            .map(|cwd| cwd.join(&path))
-                            .unwrap_or(path)
-                    }
-                }
-                _ => std::env::current_exe().unwrap_or_default(),
-            }
+            program_from(
+                std::env::args_os().next().map(PathBuf::from),
+                std::env::current_dir,
+                std::env::current_exe,
+            )
         })
         .clone()
+}
+
+/// [`this_program`]'s decision, from `argv[0]`, the working directory and
+/// the running executable (each asked for only when it decides).
+fn program_from(
+    argv0: Option<PathBuf>,
+    cwd: impl FnOnce() -> io::Result<PathBuf>,
+    exe: impl FnOnce() -> io::Result<PathBuf>,
+) -> PathBuf {
+    match argv0 {
+        Some(path) if path.as_os_str().as_encoded_bytes().contains(&b'/') => {
+            if path.is_absolute() {
+                path
+            } else {
+                cwd().map(|cwd| cwd.join(&path)).unwrap_or(path)
+            }
+        }
+        _ => exe().unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]
@@ -933,5 +944,32 @@ mod tests {
         let program = this_program();
         assert!(program.is_absolute(), "{}", program.display());
         assert!(program.is_file(), "{}", program.display());
+    }
+
+    /// `argv[0]` with a `/` is the path the process was started as (made
+    /// absolute against the working directory): a deploy that replaced
+    /// the file, or a symlink, starts the new binary. Without one (found
+    /// through `PATH`), or without `argv[0]`, the running executable.
+    #[test]
+    fn the_program_follows_argv0_when_it_is_a_path() {
+        let cwd = || Ok(PathBuf::from("/home/app"));
+        let exe = || Ok(PathBuf::from("/srv/releases/v1/server"));
+        let no_cwd = || Err(io::Error::from(io::ErrorKind::NotFound));
+        let from = |argv0: Option<&str>| program_from(argv0.map(PathBuf::from), cwd, exe);
+        assert_eq!(
+            from(Some("/srv/current/server")),
+            Path::new("/srv/current/server")
+        );
+        assert_eq!(
+            from(Some("./current/server")),
+            Path::new("/home/app/./current/server")
+        );
+        assert_eq!(from(Some("server")), Path::new("/srv/releases/v1/server"));
+        assert_eq!(from(None), Path::new("/srv/releases/v1/server"));
+        // No working directory: the relative path as it is.
+        assert_eq!(
+            program_from(Some(PathBuf::from("bin/server")), no_cwd, exe),
+            Path::new("bin/server")
+        );
     }
 }
