@@ -607,3 +607,42 @@ async fn http1_request_already_in_the_socket_when_the_drain_begins_is_answered()
         assert_eq!(report.connections.len(), 2, "round {round}: {report}");
     }
 }
+
+/// A plain hyper service's body of known size goes out with its length
+/// (`content-length`, as hyper frames it), through the server's wrapper of
+/// the body.
+#[tokio::test]
+async fn a_body_of_known_size_is_sent_with_its_length() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let service = hyper::service::service_fn(|_request| async {
+        Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+            bytes::Bytes::from_static(b"hello"),
+        )))
+    });
+    let serve =
+        graceful_tls::server::serve_hyper(listener, pairs::server_config(Version::Tls13), service)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = tokio::spawn(serve.into_future());
+    let mut tls = pairs::connect_alpn(addr, b"http/1.1").await;
+    send(&mut tls, &get("/")).await;
+    let response = read_response(&mut tls).await;
+    assert!(
+        response.to_ascii_lowercase().contains("content-length: 5"),
+        "{response:?}"
+    );
+    assert!(response.ends_with("hello"), "{response:?}");
+    shutdown.cancel();
+    let saw = bounded(
+        "the client's close_notify",
+        WAIT,
+        peer_read_to_end(&mut tls),
+    )
+    .await;
+    assert!(matches!(saw, PeerSaw::CloseNotify(_)), "{saw:?}");
+    let report = bounded("the server's report", WAIT, server)
+        .await
+        .expect("server");
+    assert_eq!(report.connections.len(), 1, "{report}");
+}

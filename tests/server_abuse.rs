@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use graceful_tls::server::Serve;
-use graceful_tls::{CancellationToken, Config, DrainReport};
+use graceful_tls::{CancellationToken, Config, Cut, DrainReport};
 use pairs::{peer_read_to_end, PeerSaw, Tls, Version};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -183,7 +183,10 @@ async fn http2_peer_that_never_answers_pings_is_ended() {
         lasted >= Duration::from_secs(20) && lasted <= Duration::from_secs(26),
         "{lasted:?}"
     );
-    server.drain().await;
+    // An HTTP/2 connection (ALPN h2) that never sent a request: hyper's
+    // ping timeout, named as such.
+    let report = server.drain().await;
+    assert_eq!(report.cuts(Cut::PingTimeout), 1, "{report}");
 }
 
 /// The handshake limit: while one client stalls its handshake, a second is

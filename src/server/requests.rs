@@ -234,3 +234,71 @@ impl<B: Body> Body for TrackedBody<B> {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl Wakes {
+        fn count(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// The last response in flight that ends outside the connection's
+    /// poll (an HTTP/2 stream task) wakes the task that registered last,
+    /// once; one that ends while the connection polls hyper (HTTP/1.1) or
+    /// while others are still in flight wakes nobody.
+    #[test]
+    fn the_last_response_wakes_the_connection_only_outside_its_poll() {
+        let requests = Arc::new(Requests::default());
+        let (stale, latest) = (Arc::new(Wakes::default()), Arc::new(Wakes::default()));
+        let first = requests.begin(true);
+        let second = requests.begin(true);
+        assert_eq!(requests.counts(), (2, 2));
+        assert!(requests.http2());
+        requests.wake_on_idle(&Waker::from(stale.clone()));
+        requests.wake_on_idle(&Waker::from(latest.clone()));
+        drop(first);
+        assert_eq!(latest.count(), 0, "a response is still in flight");
+        drop(second);
+        assert_eq!((stale.count(), latest.count()), (0, 1));
+        assert_eq!(requests.counts(), (2, 0));
+
+        // Ended during the connection's poll: seen right after it, no
+        // wake-up.
+        let third = requests.begin(true);
+        requests.wake_on_idle(&Waker::from(latest.clone()));
+        requests.set_polling(true);
+        drop(third);
+        requests.set_polling(false);
+        assert_eq!(latest.count(), 1, "woken during its own poll");
+        assert_eq!(requests.counts(), (3, 0));
+    }
+
+    /// Complete: at least one request, none in flight, none upgraded.
+    #[test]
+    fn every_exchange_complete() {
+        let requests = Arc::new(Requests::default());
+        assert!(!requests.all_complete(), "no request yet");
+        let one = requests.begin(false);
+        assert!(!requests.http2());
+        assert!(!requests.all_complete(), "one in flight");
+        drop(one);
+        assert!(requests.all_complete());
+        requests.upgraded.store(true, Ordering::Relaxed);
+        assert!(!requests.all_complete(), "upgraded");
+    }
+}
