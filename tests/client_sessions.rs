@@ -4,7 +4,7 @@
 //! Each test makes connections in a row and checks, from the client's own
 //! `handshake_kind()`, which ones resumed.
 
-use graceful_tls_testkit::{certs, hostile, pairs};
+use graceful_tls_testkit::{bounded, certs, hostile, pairs, WAIT};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,8 +59,9 @@ impl Kit {
                 self.connector.connect(name, a, token).await
             }
         };
-        let (client, server) =
-            tokio::join!(connect, TlsAcceptor::from(self.server.clone()).accept(b));
+        let handshakes =
+            async { tokio::join!(connect, TlsAcceptor::from(self.server.clone()).accept(b)) };
+        let (client, server) = bounded("both handshakes", WAIT, handshakes).await;
         let client = client.map(|mut stream| {
             let ends = self.ends_tx.clone();
             stream.on_end(move |ended, _| {
@@ -87,7 +88,8 @@ impl Kit {
         server.write_all(b"hello").await.expect("server write");
         server.flush().await.expect("server flush");
         read_hello(&mut client).await;
-        let (client_closed, server_closed) = tokio::join!(client.close(), server.close());
+        let closes = async { tokio::join!(client.close(), server.close()) };
+        let (client_closed, server_closed) = bounded("both closes", WAIT, closes).await;
         assert!(client_closed.is_ok() && server_closed.is_ok());
         assert!(matches!(self.end().await, Ended::Closed(_)));
         kind
@@ -95,7 +97,9 @@ impl Kit {
 
     /// The next client end reported.
     async fn end(&mut self) -> Ended {
-        self.ends.recv().await.expect("an end")
+        bounded("a client's end", WAIT, self.ends.recv())
+            .await
+            .expect("an end")
     }
 
     fn forgotten(&self) -> u64 {
@@ -105,7 +109,9 @@ impl Kit {
 
 async fn read_hello(client: &mut Client) {
     let mut buf = [0u8; 5];
-    client.read_exact(&mut buf).await.expect("read hello");
+    bounded("the server's hello", WAIT, client.read_exact(&mut buf))
+        .await
+        .expect("read hello");
     assert_eq!(&buf, b"hello");
 }
 

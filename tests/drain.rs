@@ -90,7 +90,7 @@ async fn drain_with_idle_busy_slow_and_stalled_peers() {
     let conns = start(&set, &kinds, &unstall).await;
 
     let began = Instant::now();
-    let report = set.drain(DEADLINE).await;
+    let report = bounded("the drain", DEADLINE + WAIT, set.drain(DEADLINE)).await;
     let took = began.elapsed();
     assert!(
         took >= DEADLINE && took <= DEADLINE + FLUSH,
@@ -104,7 +104,9 @@ async fn drain_with_idle_busy_slow_and_stalled_peers() {
     let by_id: HashMap<u64, _> = report.connections.iter().map(|c| (c.id, c)).collect();
     assert_eq!(by_id.len(), conns.len(), "connection ids must be distinct");
     for conn in conns {
-        let saw = conn.task.await.expect("peer task");
+        let saw = bounded("a peer's read to its end", WAIT, conn.task)
+            .await
+            .expect("peer task");
         let entry = by_id[&conn.id];
         let context = format!(
             "conn {} ({:?}): report {entry:?}, peer saw {saw:?}",
@@ -199,15 +201,24 @@ async fn drain_where_all_finish_before_the_deadline_over_tcp() {
         ));
     }
     for _ in 0..100 {
-        started_rx.recv().await.expect("request received");
+        bounded("a request", WAIT, started_rx.recv())
+            .await
+            .expect("request received");
     }
-    let report = set.drain(Duration::from_secs(60)).await;
+    let report = bounded(
+        "the drain",
+        Duration::from_secs(30),
+        set.drain(Duration::from_secs(60)),
+    )
+    .await;
     assert!(report.elapsed < Duration::from_secs(30), "{report:?}");
     assert_eq!(set.live(), 0);
     assert_eq!(report.to_string(), "connections=200 peer-confirmed=200");
     let by_id: HashMap<u64, _> = report.connections.iter().map(|c| (c.id, c)).collect();
     for (i, (id, addr, peer, task)) in peers.into_iter().enumerate() {
-        let saw = task.await.expect("peer task");
+        let saw = bounded("a peer's read to its end", WAIT, task)
+            .await
+            .expect("peer task");
         let expected = match peer {
             Peer::Idle => vec![],
             _ => pattern(quick.len as usize),
@@ -241,14 +252,16 @@ async fn abort_closes_everything_within_the_flush_timeout() {
     let (unstall_tx, unstall) = watch::channel(false);
     let conns = start(&set, &kinds, &unstall).await;
 
-    let report = set.abort().await;
+    let report = bounded("the abort", WAIT, set.abort()).await;
     assert!(report.elapsed <= FLUSH, "{:?}", report.elapsed);
     assert_eq!(set.live(), 0);
     unstall_tx.send(true).unwrap();
     assert_eq!(report.forced(), 150);
     let by_id: HashMap<u64, _> = report.connections.iter().map(|c| (c.id, c)).collect();
     for conn in conns {
-        let saw = conn.task.await.expect("peer task");
+        let saw = bounded("a peer's read to its end", WAIT, conn.task)
+            .await
+            .expect("peer task");
         let ended = &by_id[&conn.id].ended;
         match conn.peer {
             Peer::Stalled(_) => {
@@ -278,10 +291,13 @@ async fn abort_escalates_a_drain_in_progress() {
     let conns = start(&set, &kinds, &unstall).await;
 
     let began = Instant::now();
-    let (drained, aborted) = tokio::join!(set.drain(Duration::from_secs(3600)), async {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        set.abort().await
-    });
+    let both = async {
+        tokio::join!(set.drain(Duration::from_secs(3600)), async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            set.abort().await
+        })
+    };
+    let (drained, aborted) = bounded("the drain and the abort", WAIT, both).await;
     assert_eq!(began.elapsed(), Duration::from_secs(1));
     assert_eq!(drained.to_string(), aborted.to_string());
     assert_eq!(
@@ -289,7 +305,8 @@ async fn abort_escalates_a_drain_in_progress() {
         "connections=20 forced=20 not-awaited=20"
     );
     for conn in conns {
-        assert_eq!(conn.task.await.unwrap(), PeerSaw::CloseNotify(vec![]));
+        let saw = bounded("a peer's read to its end", WAIT, conn.task).await;
+        assert_eq!(saw.unwrap(), PeerSaw::CloseNotify(vec![]));
     }
 }
 
@@ -297,7 +314,7 @@ async fn abort_escalates_a_drain_in_progress() {
 #[tokio::test(start_paused = true)]
 async fn empty_set_drains_at_once() {
     let set = ConnectionSet::new();
-    let report = set.drain(DEADLINE).await;
+    let report = bounded("the drain", WAIT, set.drain(DEADLINE)).await;
     assert_eq!(report.elapsed, Duration::ZERO);
     assert_eq!(report.to_string(), "connections=0");
 }
@@ -314,7 +331,7 @@ async fn a_stalled_handshake_ends_at_the_handshake_timeout() {
     set.spawn_handshake(None, stalled, |_, _| Box::pin(async {}))
         .expect("admitted");
     let started = Instant::now();
-    let report = set.drain(Duration::from_secs(10)).await;
+    let report = bounded("the drain", WAIT, set.drain(Duration::from_secs(10))).await;
     assert_eq!(started.elapsed(), Duration::from_secs(2), "{report}");
     assert_eq!(report.connections.len(), 1, "{report}");
     assert!(
@@ -357,9 +374,11 @@ async fn a_lent_stream_is_taken_back_and_closed_with_a_wait_for_the_peer() {
             saw
         });
         tokio::time::sleep(Duration::from_millis(1)).await;
-        let report = set.drain(Duration::from_secs(5)).await;
+        let report = bounded("the drain", WAIT, set.drain(Duration::from_secs(5))).await;
         assert_eq!(
-            peer.await.expect("peer"),
+            bounded("the peer's read to its end", WAIT, peer)
+                .await
+                .expect("peer"),
             PeerSaw::CloseNotify(b"hello".to_vec())
         );
         assert_eq!(report.connections.len(), 1, "{report}");
