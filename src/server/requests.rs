@@ -78,13 +78,18 @@ impl Requests {
         self.polling.store(polling, Ordering::SeqCst);
     }
 
-    /// Registers the task to wake when the last response in flight ends
-    /// outside its poll.
-    pub(super) fn wake_on_idle(&self, waker: &Waker) {
-        let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
-        match &*slot {
-            Some(registered) if registered.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
+    /// After a poll of hyper that left `in_flight` requests in flight:
+    /// registers the task to wake when the last of them ends outside its
+    /// poll. Only HTTP/2 ends responses there (in its stream tasks);
+    /// HTTP/1.1's end is seen right after the poll, and with nothing in
+    /// flight there is nothing to wait for: no waker is kept then.
+    pub(super) fn wake_on_idle(&self, in_flight: usize, http2: bool, waker: &Waker) {
+        if in_flight > 0 && http2 {
+            let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+            match &*slot {
+                Some(registered) if registered.will_wake(waker) => {}
+                _ => *slot = Some(waker.clone()),
+            }
         }
     }
 
@@ -269,8 +274,8 @@ mod tests {
         let second = requests.begin(true);
         assert_eq!(requests.counts(), (2, 2));
         assert!(requests.http2());
-        requests.wake_on_idle(&Waker::from(stale.clone()));
-        requests.wake_on_idle(&Waker::from(latest.clone()));
+        requests.wake_on_idle(2, true, &Waker::from(stale.clone()));
+        requests.wake_on_idle(2, true, &Waker::from(latest.clone()));
         drop(first);
         assert_eq!(latest.count(), 0, "a response is still in flight");
         drop(second);
@@ -280,12 +285,34 @@ mod tests {
         // Ended during the connection's poll: seen right after it, no
         // wake-up.
         let third = requests.begin(true);
-        requests.wake_on_idle(&Waker::from(latest.clone()));
+        requests.wake_on_idle(1, true, &Waker::from(latest.clone()));
         requests.set_polling(true);
         drop(third);
         requests.set_polling(false);
         assert_eq!(latest.count(), 1, "woken during its own poll");
         assert_eq!(requests.counts(), (3, 0));
+    }
+
+    /// Only a connection with HTTP/2 responses in flight keeps a waker:
+    /// HTTP/1.1 responses end within the connection's poll, and with
+    /// nothing in flight a waker kept would only wake the task for nothing
+    /// later.
+    #[test]
+    fn only_http2_responses_in_flight_keep_a_waker() {
+        let requests = Arc::new(Requests::default());
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(wakes.clone());
+        let http1 = requests.begin(false);
+        requests.wake_on_idle(1, false, &waker);
+        drop(http1);
+        assert_eq!(wakes.count(), 0, "HTTP/1.1");
+        requests.wake_on_idle(0, true, &waker);
+        drop(requests.begin(true));
+        assert_eq!(wakes.count(), 0, "nothing was in flight");
+        let http2 = requests.begin(true);
+        requests.wake_on_idle(1, true, &waker);
+        drop(http2);
+        assert_eq!(wakes.count(), 1, "HTTP/2");
     }
 
     /// Complete: at least one request, none in flight, none upgraded.
