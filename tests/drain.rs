@@ -63,8 +63,7 @@ async fn start(set: &ConnectionSet, kinds: &[Peer], unstall: &watch::Receiver<bo
     }
     let requests = kinds.iter().filter(|p| **p != Peer::Idle).count();
     for _ in 0..requests {
-        started_rx
-            .recv()
+        bounded("every handler's request", WAIT, started_rx.recv())
             .await
             .expect("handler received its request");
     }
@@ -492,5 +491,41 @@ async fn a_lent_stream_flushes_what_rustls_holds() {
         let report = bounded("the drain", WAIT, set.drain(Duration::from_secs(5))).await;
         assert_eq!(report.connections.len(), 1, "{report}");
         assert!(!report.connections[0].panicked, "{report}");
+    }
+}
+
+/// `on_end` hears every connection of the report, once, before the drain
+/// returns.
+#[tokio::test(start_paused = true)]
+async fn on_end_hears_every_connection_before_the_drain_returns() {
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let set = ConnectionSet::new().on_end({
+        let heard = heard.clone();
+        move |conn| heard.lock().unwrap().push(conn.id)
+    });
+    let mut peers = Vec::new();
+    for version in VERSIONS {
+        let (client, server) = pairs::duplex_pair(version, 16 * 1024).await;
+        set.spawn(server, None, |_stream, signal| {
+            Box::pin(async move { signal.begun().await })
+        })
+        .expect("admitted");
+        peers.push(tokio::spawn(async move {
+            let mut tls = pairs::Tls::from(client);
+            let saw = pairs::peer_read_to_end(&mut tls).await;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+            saw
+        }));
+    }
+    let report = bounded("the drain", WAIT, set.drain(DEADLINE)).await;
+    let mut heard = heard.lock().unwrap().clone();
+    heard.sort_unstable();
+    let mut reported: Vec<u64> = report.connections.iter().map(|c| c.id).collect();
+    reported.sort_unstable();
+    assert_eq!(reported.len(), 2, "{report}");
+    assert_eq!(heard, reported, "{report}");
+    for peer in peers {
+        let saw = bounded("a peer's read to its end", WAIT, peer).await;
+        assert!(matches!(saw.expect("peer"), PeerSaw::CloseNotify(_)));
     }
 }
