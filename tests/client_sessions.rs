@@ -4,7 +4,7 @@
 //! Each test makes connections in a row and checks, from the client's own
 //! `handshake_kind()`, which ones resumed.
 
-use graceful_tls_testkit::{hostile, pairs};
+use graceful_tls_testkit::{bounded, certs, hostile, pairs, WAIT};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,8 +59,9 @@ impl Kit {
                 self.connector.connect(name, a, token).await
             }
         };
-        let (client, server) =
-            tokio::join!(connect, TlsAcceptor::from(self.server.clone()).accept(b));
+        let handshakes =
+            async { tokio::join!(connect, TlsAcceptor::from(self.server.clone()).accept(b)) };
+        let (client, server) = bounded("both handshakes", WAIT, handshakes).await;
         let client = client.map(|mut stream| {
             let ends = self.ends_tx.clone();
             stream.on_end(move |ended, _| {
@@ -87,7 +88,8 @@ impl Kit {
         server.write_all(b"hello").await.expect("server write");
         server.flush().await.expect("server flush");
         read_hello(&mut client).await;
-        let (client_closed, server_closed) = tokio::join!(client.close(), server.close());
+        let closes = async { tokio::join!(client.close(), server.close()) };
+        let (client_closed, server_closed) = bounded("both closes", WAIT, closes).await;
         assert!(client_closed.is_ok() && server_closed.is_ok());
         assert!(matches!(self.end().await, Ended::Closed(_)));
         kind
@@ -95,7 +97,9 @@ impl Kit {
 
     /// The next client end reported.
     async fn end(&mut self) -> Ended {
-        self.ends.recv().await.expect("an end")
+        bounded("a client's end", WAIT, self.ends.recv())
+            .await
+            .expect("an end")
     }
 
     fn forgotten(&self) -> u64 {
@@ -105,7 +109,9 @@ impl Kit {
 
 async fn read_hello(client: &mut Client) {
     let mut buf = [0u8; 5];
-    client.read_exact(&mut buf).await.expect("read hello");
+    bounded("the server's hello", WAIT, client.read_exact(&mut buf))
+        .await
+        .expect("read hello");
     assert_eq!(&buf, b"hello");
 }
 
@@ -435,4 +441,98 @@ async fn a_late_hook_hears_the_first_end() {
     assert!(matches!(late, Ended::Failed(_)), "{late}");
     assert_eq!(late.to_string(), Ended::Failed(error).to_string());
     drop(wired.peer);
+}
+
+/// A forced full handshake never resumes, yet stores what it negotiated
+/// (the full-handshake config only never offers a session): on a fresh
+/// cache, the TLS 1.2 session or the TLS 1.3 tickets of a forced full
+/// handshake are what the next connection resumes from.
+#[tokio::test]
+async fn a_forced_full_handshake_stores_its_session_for_the_next() {
+    for version in VERSIONS {
+        let mut kit = Kit::new(version, SessionPolicy::FatalAlerts);
+        assert_eq!(kit.clean("localhost", true).await, HandshakeKind::Full);
+        assert_eq!(
+            kit.clean("localhost", true).await,
+            HandshakeKind::Full,
+            "{version:?}: a forced full handshake never resumes"
+        );
+        assert_eq!(
+            kit.clean("localhost", false).await,
+            HandshakeKind::Resumed,
+            "{version:?}: the forced full handshakes stored nothing"
+        );
+    }
+}
+
+/// The key-exchange group the server chose is remembered through a forced
+/// full handshake too: a server that only takes P-256 makes the first
+/// connection pay a HelloRetryRequest (the client guesses X25519), and the
+/// next forced full handshake starts with P-256 at once.
+#[tokio::test]
+async fn a_forced_full_handshake_keeps_the_key_exchange_hint() {
+    let mut kit = Kit::new(Version::Tls13, SessionPolicy::FatalAlerts);
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.kx_groups = vec![rustls::crypto::ring::kx_group::SECP256R1];
+    kit.server = Arc::new(
+        certs::server_config(
+            Arc::new(provider),
+            &[&rustls::version::TLS13],
+            certs::SERVER_PEM,
+            certs::SERVER_KEY,
+        )
+        .expect("server config"),
+    );
+    assert_eq!(
+        kit.clean("localhost", true).await,
+        HandshakeKind::FullWithHelloRetryRequest
+    );
+    assert_eq!(
+        kit.clean("localhost", true).await,
+        HandshakeKind::Full,
+        "the hint from the first connection was not stored, or not read"
+    );
+}
+
+/// A TLS 1.3 handshake drops the TLS 1.2 session cached for the name
+/// (rustls: a server that speaks TLS 1.3 must not be offered a TLS 1.2
+/// resumption), a forced full one too: the full-handshake config passes
+/// the removal on to the cache.
+#[tokio::test]
+async fn a_forced_full_tls13_handshake_drops_the_tls12_session() {
+    let mut kit = Kit::new(Version::Tls12, SessionPolicy::FatalAlerts);
+    let name = ServerName::try_from("localhost").unwrap();
+    let cache = kit.connector.session_cache().clone();
+    kit.clean("localhost", false).await;
+    assert!(cache.store().tls12_session(&name).is_some());
+    // The same cache, a client that speaks both versions, a TLS 1.3 server.
+    let both = certs::client_config(
+        Arc::new(rustls::crypto::ring::default_provider()),
+        &[&rustls::version::TLS12, &rustls::version::TLS13],
+        certs::CA_PEM,
+    )
+    .expect("client config");
+    kit.connector = Connector::new(both, cache.clone());
+    kit.server = pairs::server_config(Version::Tls13);
+    assert_eq!(kit.clean("localhost", true).await, HandshakeKind::Full);
+    assert!(
+        cache.store().tls12_session(&name).is_none(),
+        "the TLS 1.2 session outlived a TLS 1.3 handshake"
+    );
+}
+
+/// The cache's policy is the one it was given, and its debug output says
+/// what it holds.
+#[test]
+fn the_policy_and_the_debug_output_describe_the_cache() {
+    let cache = SessionCache::new();
+    assert_eq!(cache.policy(), SessionPolicy::FatalAlerts);
+    let strict = cache.with_policy(SessionPolicy::Strict);
+    assert_eq!(strict.policy(), SessionPolicy::Strict);
+    assert_eq!(cache.policy(), SessionPolicy::FatalAlerts);
+    strict.forget(&ServerName::try_from("localhost").unwrap());
+    let debug = format!("{strict:?}");
+    assert!(debug.starts_with("SessionCache {"), "{debug}");
+    assert!(debug.contains("policy: Strict"), "{debug}");
+    assert!(debug.contains("forgotten: 1"), "{debug}");
 }

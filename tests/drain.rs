@@ -2,8 +2,8 @@
 //! peers, with a deadline (paused clock) and a report checked against what
 //! each peer saw.
 
-use graceful_tls_testkit::drain;
 use graceful_tls_testkit::pairs;
+use graceful_tls_testkit::{bounded, drain, WAIT};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -63,8 +63,7 @@ async fn start(set: &ConnectionSet, kinds: &[Peer], unstall: &watch::Receiver<bo
     }
     let requests = kinds.iter().filter(|p| **p != Peer::Idle).count();
     for _ in 0..requests {
-        started_rx
-            .recv()
+        bounded("every handler's request", WAIT, started_rx.recv())
             .await
             .expect("handler received its request");
     }
@@ -90,7 +89,7 @@ async fn drain_with_idle_busy_slow_and_stalled_peers() {
     let conns = start(&set, &kinds, &unstall).await;
 
     let began = Instant::now();
-    let report = set.drain(DEADLINE).await;
+    let report = bounded("the drain", DEADLINE + WAIT, set.drain(DEADLINE)).await;
     let took = began.elapsed();
     assert!(
         took >= DEADLINE && took <= DEADLINE + FLUSH,
@@ -104,7 +103,9 @@ async fn drain_with_idle_busy_slow_and_stalled_peers() {
     let by_id: HashMap<u64, _> = report.connections.iter().map(|c| (c.id, c)).collect();
     assert_eq!(by_id.len(), conns.len(), "connection ids must be distinct");
     for conn in conns {
-        let saw = conn.task.await.expect("peer task");
+        let saw = bounded("a peer's read to its end", WAIT, conn.task)
+            .await
+            .expect("peer task");
         let entry = by_id[&conn.id];
         let context = format!(
             "conn {} ({:?}): report {entry:?}, peer saw {saw:?}",
@@ -199,15 +200,24 @@ async fn drain_where_all_finish_before_the_deadline_over_tcp() {
         ));
     }
     for _ in 0..100 {
-        started_rx.recv().await.expect("request received");
+        bounded("a request", WAIT, started_rx.recv())
+            .await
+            .expect("request received");
     }
-    let report = set.drain(Duration::from_secs(60)).await;
+    let report = bounded(
+        "the drain",
+        Duration::from_secs(30),
+        set.drain(Duration::from_secs(60)),
+    )
+    .await;
     assert!(report.elapsed < Duration::from_secs(30), "{report:?}");
     assert_eq!(set.live(), 0);
     assert_eq!(report.to_string(), "connections=200 peer-confirmed=200");
     let by_id: HashMap<u64, _> = report.connections.iter().map(|c| (c.id, c)).collect();
     for (i, (id, addr, peer, task)) in peers.into_iter().enumerate() {
-        let saw = task.await.expect("peer task");
+        let saw = bounded("a peer's read to its end", WAIT, task)
+            .await
+            .expect("peer task");
         let expected = match peer {
             Peer::Idle => vec![],
             _ => pattern(quick.len as usize),
@@ -241,14 +251,16 @@ async fn abort_closes_everything_within_the_flush_timeout() {
     let (unstall_tx, unstall) = watch::channel(false);
     let conns = start(&set, &kinds, &unstall).await;
 
-    let report = set.abort().await;
+    let report = bounded("the abort", WAIT, set.abort()).await;
     assert!(report.elapsed <= FLUSH, "{:?}", report.elapsed);
     assert_eq!(set.live(), 0);
     unstall_tx.send(true).unwrap();
     assert_eq!(report.forced(), 150);
     let by_id: HashMap<u64, _> = report.connections.iter().map(|c| (c.id, c)).collect();
     for conn in conns {
-        let saw = conn.task.await.expect("peer task");
+        let saw = bounded("a peer's read to its end", WAIT, conn.task)
+            .await
+            .expect("peer task");
         let ended = &by_id[&conn.id].ended;
         match conn.peer {
             Peer::Stalled(_) => {
@@ -278,10 +290,13 @@ async fn abort_escalates_a_drain_in_progress() {
     let conns = start(&set, &kinds, &unstall).await;
 
     let began = Instant::now();
-    let (drained, aborted) = tokio::join!(set.drain(Duration::from_secs(3600)), async {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        set.abort().await
-    });
+    let both = async {
+        tokio::join!(set.drain(Duration::from_secs(3600)), async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            set.abort().await
+        })
+    };
+    let (drained, aborted) = bounded("the drain and the abort", WAIT, both).await;
     assert_eq!(began.elapsed(), Duration::from_secs(1));
     assert_eq!(drained.to_string(), aborted.to_string());
     assert_eq!(
@@ -289,7 +304,8 @@ async fn abort_escalates_a_drain_in_progress() {
         "connections=20 forced=20 not-awaited=20"
     );
     for conn in conns {
-        assert_eq!(conn.task.await.unwrap(), PeerSaw::CloseNotify(vec![]));
+        let saw = bounded("a peer's read to its end", WAIT, conn.task).await;
+        assert_eq!(saw.unwrap(), PeerSaw::CloseNotify(vec![]));
     }
 }
 
@@ -297,7 +313,7 @@ async fn abort_escalates_a_drain_in_progress() {
 #[tokio::test(start_paused = true)]
 async fn empty_set_drains_at_once() {
     let set = ConnectionSet::new();
-    let report = set.drain(DEADLINE).await;
+    let report = bounded("the drain", WAIT, set.drain(DEADLINE)).await;
     assert_eq!(report.elapsed, Duration::ZERO);
     assert_eq!(report.to_string(), "connections=0");
 }
@@ -314,7 +330,7 @@ async fn a_stalled_handshake_ends_at_the_handshake_timeout() {
     set.spawn_handshake(None, stalled, |_, _| Box::pin(async {}))
         .expect("admitted");
     let started = Instant::now();
-    let report = set.drain(Duration::from_secs(10)).await;
+    let report = bounded("the drain", WAIT, set.drain(Duration::from_secs(10))).await;
     assert_eq!(started.elapsed(), Duration::from_secs(2), "{report}");
     assert_eq!(report.connections.len(), 1, "{report}");
     assert!(
@@ -357,9 +373,11 @@ async fn a_lent_stream_is_taken_back_and_closed_with_a_wait_for_the_peer() {
             saw
         });
         tokio::time::sleep(Duration::from_millis(1)).await;
-        let report = set.drain(Duration::from_secs(5)).await;
+        let report = bounded("the drain", WAIT, set.drain(Duration::from_secs(5))).await;
         assert_eq!(
-            peer.await.expect("peer"),
+            bounded("the peer's read to its end", WAIT, peer)
+                .await
+                .expect("peer"),
             PeerSaw::CloseNotify(b"hello".to_vec())
         );
         assert_eq!(report.connections.len(), 1, "{report}");
@@ -370,6 +388,144 @@ async fn a_lent_stream_is_taken_back_and_closed_with_a_wait_for_the_peer() {
             ),
             "{version:?}: {report}"
         );
+        // The handler's own checks held (a failed one is a caught panic).
+        assert!(!report.connections[0].panicked, "{report}");
         assert_eq!(report.forced(), 0, "{report}");
+    }
+}
+
+/// A lent stream kept after its handler returned (an upgraded connection,
+/// a WebSocket the application holds) is the application's own stream:
+/// its `poll_shutdown` closes as `GracefulStream`'s does (close_notify,
+/// without waiting for the peer's: `not-awaited`) while the handle is
+/// still alive; dropping it gives the closed stream back to the set, which
+/// reports that close.
+#[tokio::test(start_paused = true)]
+async fn a_lent_stream_kept_after_its_handler_returned_closes_on_shutdown() {
+    use tokio::io::{AsyncWrite, AsyncWriteExt};
+    for version in VERSIONS {
+        let set = ConnectionSet::new();
+        let (client, server) = pairs::duplex_pair(version, 16 * 1024).await;
+        let handshake = std::future::ready(Ok::<_, std::io::Error>(server));
+        let (keep, kept) = tokio::sync::oneshot::channel();
+        set.spawn_lent(None, handshake, |io, _signal| async move {
+            let _ = keep.send(io);
+        })
+        .expect("admitted");
+        let mut kept = bounded("the lent stream", WAIT, kept)
+            .await
+            .expect("the handler hands its stream on");
+        tokio::task::yield_now().await;
+        let inner_vectored = kept.with_stream(|s| s.is_write_vectored());
+        assert_eq!(Some(kept.is_write_vectored()), inner_vectored);
+        let debug = format!("{kept:?}");
+        assert!(
+            debug.contains("handler_returned: true") && debug.contains("taken_back: false"),
+            "{debug}"
+        );
+        let peer = tokio::spawn(async move {
+            let mut tls = pairs::Tls::from(client);
+            let saw = pairs::peer_read_to_end(&mut tls).await;
+            let _ = tls.shutdown().await;
+            saw
+        });
+        kept.write_all(b"upgraded")
+            .await
+            .expect("the set leaves a kept stream to its holder");
+        bounded("the kept stream's close", WAIT, kept.shutdown())
+            .await
+            .expect("closes with close_notify");
+        // Closed through the handle, which is still alive.
+        let saw = bounded("the peer's close_notify", WAIT, peer).await;
+        assert_eq!(
+            saw.expect("peer"),
+            PeerSaw::CloseNotify(b"upgraded".to_vec()),
+            "{version:?}"
+        );
+        drop(kept);
+        let report = bounded("the drain", WAIT, set.drain(Duration::from_secs(5))).await;
+        assert_eq!(report.connections.len(), 1, "{report}");
+        assert!(
+            matches!(
+                report.connections[0].ended,
+                Ended::Closed(CloseOutcome::NotAwaited)
+            ),
+            "{version:?}: {report}"
+        );
+        assert_eq!(report.forced(), 0, "{report}");
+    }
+}
+
+/// A lent stream's flush pushes out what rustls still holds (the transport
+/// took only part of a big write) while the handler runs: the peer gets
+/// every byte before the handler returns, with nothing else polling the
+/// stream.
+#[tokio::test(start_paused = true)]
+async fn a_lent_stream_flushes_what_rustls_holds() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const LEN: usize = 16 * 1024;
+    for version in VERSIONS {
+        let set = ConnectionSet::new();
+        // A 1 KiB transport: most of the write waits in rustls.
+        let (client, server) = pairs::duplex_pair(version, 1024).await;
+        let handshake = std::future::ready(Ok::<_, std::io::Error>(server));
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        set.spawn_lent(None, handshake, |mut io, _signal| async move {
+            io.write_all(&pattern(LEN)).await.expect("write");
+            io.flush().await.expect("flush");
+            // Holds the stream, unpolled, until the peer has read it all.
+            let _ = released.await;
+        })
+        .expect("admitted");
+        let mut tls = pairs::Tls::from(client);
+        let mut got = vec![0; LEN];
+        bounded(
+            "every byte of the flushed write",
+            WAIT,
+            tls.read_exact(&mut got),
+        )
+        .await
+        .expect("read");
+        assert!(got == pattern(LEN), "{version:?}: other bytes than written");
+        let _ = release.send(());
+        let report = bounded("the drain", WAIT, set.drain(Duration::from_secs(5))).await;
+        assert_eq!(report.connections.len(), 1, "{report}");
+        assert!(!report.connections[0].panicked, "{report}");
+    }
+}
+
+/// `on_end` hears every connection of the report, once, before the drain
+/// returns.
+#[tokio::test(start_paused = true)]
+async fn on_end_hears_every_connection_before_the_drain_returns() {
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let set = ConnectionSet::new().on_end({
+        let heard = heard.clone();
+        move |conn| heard.lock().unwrap().push(conn.id)
+    });
+    let mut peers = Vec::new();
+    for version in VERSIONS {
+        let (client, server) = pairs::duplex_pair(version, 16 * 1024).await;
+        set.spawn(server, None, |_stream, signal| {
+            Box::pin(async move { signal.begun().await })
+        })
+        .expect("admitted");
+        peers.push(tokio::spawn(async move {
+            let mut tls = pairs::Tls::from(client);
+            let saw = pairs::peer_read_to_end(&mut tls).await;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+            saw
+        }));
+    }
+    let report = bounded("the drain", WAIT, set.drain(DEADLINE)).await;
+    let mut heard = heard.lock().unwrap().clone();
+    heard.sort_unstable();
+    let mut reported: Vec<u64> = report.connections.iter().map(|c| c.id).collect();
+    reported.sort_unstable();
+    assert_eq!(reported.len(), 2, "{report}");
+    assert_eq!(heard, reported, "{report}");
+    for peer in peers {
+        let saw = bounded("a peer's read to its end", WAIT, peer).await;
+        assert!(matches!(saw.expect("peer"), PeerSaw::CloseNotify(_)));
     }
 }

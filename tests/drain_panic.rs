@@ -1,7 +1,7 @@
 //! `ConnectionSet`: a panicking handler still gets its connection closed and
 //! reported.
 
-use graceful_tls_testkit::pairs;
+use graceful_tls_testkit::{bounded, pairs, WAIT};
 
 use std::time::Duration;
 
@@ -44,10 +44,14 @@ async fn drain_with_a_panicking_handler(lent: bool) -> (graceful_tls::DrainRepor
         }));
     }
     tokio::time::sleep(Duration::from_millis(1)).await;
-    let report = set.drain(Duration::from_secs(5)).await;
+    let report = bounded("the drain", WAIT, set.drain(Duration::from_secs(5))).await;
     let mut saw = Vec::new();
     for peer in peers {
-        saw.push(peer.await.unwrap());
+        saw.push(
+            bounded("a peer's read to its end", WAIT, peer)
+                .await
+                .unwrap(),
+        );
     }
     (report, saw)
 }

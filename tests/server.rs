@@ -7,7 +7,7 @@
 
 use graceful_tls_testkit::apps::axum as axum_app;
 use graceful_tls_testkit::apps::grpc as grpc_greeter;
-use graceful_tls_testkit::pairs;
+use graceful_tls_testkit::{bounded, pairs, WAIT};
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -55,7 +55,9 @@ impl Server {
     async fn drain(self) -> (DrainReport, Duration) {
         let began = Instant::now();
         self.shutdown.cancel();
-        let report = self.report.await.expect("serve task");
+        let report = bounded("the server's report", WAIT, self.report)
+            .await
+            .expect("serve task");
         (report, began.elapsed())
     }
 }
@@ -87,7 +89,9 @@ async fn read_response(tls: &mut Tls<TcpStream>) -> String {
                 }
             }
         }
-        let n = tls.read(&mut buf).await.expect("read response");
+        let n = bounded("a response", WAIT, tls.read(&mut buf))
+            .await
+            .expect("read response");
         assert!(n > 0, "connection ended mid-response: {text:?}");
         bytes.extend_from_slice(&buf[..n]);
     }
@@ -121,7 +125,12 @@ async fn http1_in_flight_completes_idle_closes_at_once_peer_confirmed() {
     assert!(!readiness.is_draining());
     let drain = tokio::spawn(server.drain());
 
-    let idle_saw = peer_read_to_end(&mut idle).await;
+    let idle_saw = bounded(
+        "the idle client's close_notify",
+        WAIT,
+        peer_read_to_end(&mut idle),
+    )
+    .await;
     let idle_closed_at = Instant::now();
     assert!(
         matches!(&idle_saw, PeerSaw::CloseNotify(rest) if rest.is_empty()),
@@ -130,7 +139,12 @@ async fn http1_in_flight_completes_idle_closes_at_once_peer_confirmed() {
     idle.shutdown().await.expect("idle answers close_notify");
     assert!(readiness.is_draining());
 
-    let busy_saw = peer_read_to_end(&mut busy).await;
+    let busy_saw = bounded(
+        "the busy client's response",
+        WAIT,
+        peer_read_to_end(&mut busy),
+    )
+    .await;
     let busy_closed_at = Instant::now();
     let PeerSaw::CloseNotify(rest) = busy_saw else {
         panic!("no close_notify after the slow response: {busy_saw:?}");
@@ -145,7 +159,7 @@ async fn http1_in_flight_completes_idle_closes_at_once_peer_confirmed() {
     );
     busy.shutdown().await.expect("busy answers close_notify");
 
-    let (report, _) = drain.await.expect("drain");
+    let (report, _) = bounded("the drain", WAIT, drain).await.expect("drain");
     assert_eq!(
         outcomes(&report),
         ["peer-confirmed", "peer-confirmed"],
@@ -162,9 +176,13 @@ async fn http2_hyper_client_in_flight_streams_complete() {
     use http_body_util::{BodyExt, Empty};
     let server = start(Duration::from_secs(10), Duration::from_secs(10)).await;
     let tls = pairs::connect_alpn(server.addr, b"h2").await;
-    let (sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tls),
+    let (sender, conn) = bounded(
+        "the HTTP/2 handshake",
+        WAIT,
+        hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tls),
+        ),
     )
     .await
     .expect("h2 handshake");
@@ -189,11 +207,12 @@ async fn http2_hyper_client_in_flight_streams_complete() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let drain = tokio::spawn(server.drain());
     for request in requests {
-        assert_eq!(&request.await.expect("request task")[..], b"done");
+        let body = bounded("an HTTP/2 response", WAIT, request).await;
+        assert_eq!(&body.expect("request task")[..], b"done");
     }
     drop(sender);
-    let _ = conn.await;
-    let (report, _) = drain.await.expect("drain");
+    let _ = bounded("the HTTP/2 connection's end", WAIT, conn).await;
+    let (report, _) = bounded("the drain", WAIT, drain).await.expect("drain");
     assert_eq!(report.connections.len(), 1, "{report}");
     assert_eq!(report.forced(), 0, "{report}");
     let outcome = report.connections[0].ended.close_outcome();
@@ -219,7 +238,9 @@ async fn stream_and_websocket_cut_at_deadline_with_close_notify() {
         let mut tls = pairs::connect_alpn(server.addr, alpn).await;
         send(&mut tls, &request).await;
         let mut head = [0u8; 512];
-        let n = tls.read(&mut head).await.expect("response head");
+        let n = bounded("a response head", WAIT, tls.read(&mut head))
+            .await
+            .expect("response head");
         let head = String::from_utf8_lossy(&head[..n]).into_owned();
         assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.1 101"), "{head:?}");
         clients.push(tokio::spawn(async move { peer_read_to_end(&mut tls).await }));
@@ -228,7 +249,9 @@ async fn stream_and_websocket_cut_at_deadline_with_close_notify() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (report, took) = server.drain().await;
     for client in clients {
-        let saw = client.await.expect("client");
+        let saw = bounded("a client's read to its end", WAIT, client)
+            .await
+            .expect("client");
         let PeerSaw::CloseNotify(rest) = &saw else {
             panic!("cut without close_notify: {saw:?}");
         };
@@ -270,7 +293,9 @@ async fn half_sent_requests_are_cut_at_the_deadline_with_close_notify() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (report, took) = server.drain().await;
     for client in clients {
-        let saw = client.await.expect("client");
+        let saw = bounded("a client's read to its end", WAIT, client)
+            .await
+            .expect("client");
         assert!(matches!(saw, PeerSaw::CloseNotify(_)), "{saw:?}");
     }
     assert_eq!(report.connections.len(), 2, "{report}");
@@ -317,7 +342,7 @@ async fn stalled_handshake_dropped_at_handshake_timeout_and_reported() {
             .await
             .expect("plaintext");
         let mut buf = [0u8; 64];
-        let _ = plaintext.read(&mut buf).await;
+        let _ = bounded("the plaintext client's end", WAIT, plaintext.read(&mut buf)).await;
     })
     .0;
     // `other` may still be closing when the drain begins (peer-confirmed).
@@ -336,7 +361,10 @@ async fn stalled_handshake_dropped_at_handshake_timeout_and_reported() {
     );
     let mut buf = [0u8; 16];
     assert!(
-        matches!(stalled.read(&mut buf).await, Ok(0) | Err(_)),
+        matches!(
+            bounded("the stalled client's end", WAIT, stalled.read(&mut buf)).await,
+            Ok(0) | Err(_)
+        ),
         "stalled client not dropped"
     );
 }
@@ -371,7 +399,9 @@ async fn curl_http1_and_http2_complete_or_see_close_notify() {
     });
     tokio::time::sleep(Duration::from_millis(750)).await;
     let (report, _) = server.drain().await;
-    let (slow1, slow2, stream1, stream2) = runs.await.expect("curl runs");
+    let (slow1, slow2, stream1, stream2) = bounded("the curl runs", WAIT, runs)
+        .await
+        .expect("curl runs");
     for (name, run) in [("h1 slow", slow1), ("h2 slow", slow2)] {
         let run = run.expect("curl installed");
         assert_eq!(
@@ -428,12 +458,20 @@ async fn axum_serve_over_graceful_listener_sends_close_notify() {
     send(&mut tls, &get("/")).await;
     assert!(read_response(&mut tls).await.ends_with("hello"));
     shutdown.cancel();
-    let saw = peer_read_to_end(&mut tls).await;
+    let saw = bounded(
+        "the client's close_notify",
+        WAIT,
+        peer_read_to_end(&mut tls),
+    )
+    .await;
     assert!(
         matches!(&saw, PeerSaw::CloseNotify(rest) if rest.is_empty()),
         "{saw:?}"
     );
-    server.await.expect("server task").expect("axum::serve");
+    bounded("axum::serve's end", WAIT, server)
+        .await
+        .expect("server task")
+        .expect("axum::serve");
 }
 
 /// gRPC with tonic's client: a call in flight when the drain begins
@@ -459,12 +497,18 @@ async fn tonic_call_in_flight_completes() {
             pairs::connect_alpn(addr, b"h2").await,
         ))
     });
-    let channel = tonic::transport::Endpoint::from_static("https://localhost")
-        .connect_with_connector(connector)
-        .await
-        .expect("channel");
+    let channel = bounded(
+        "the gRPC channel",
+        WAIT,
+        tonic::transport::Endpoint::from_static("https://localhost")
+            .connect_with_connector(connector),
+    )
+    .await
+    .expect("channel");
     let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.expect("ready");
+    bounded("the gRPC client", WAIT, grpc.ready())
+        .await
+        .expect("ready");
     let call = tokio::spawn(async move {
         grpc.unary(
             tonic::Request::new("600".to_owned()),
@@ -475,9 +519,14 @@ async fn tonic_call_in_flight_completes() {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     shutdown.cancel();
-    let answer = call.await.expect("call task").expect("call completes");
+    let answer = bounded("the gRPC call", WAIT, call)
+        .await
+        .expect("call task")
+        .expect("call completes");
     assert_eq!(answer.into_inner(), "hello after 600 ms");
-    let report = server.await.expect("server");
+    let report = bounded("the server's report", WAIT, server)
+        .await
+        .expect("server");
     assert_eq!(report.connections.len(), 1, "{report}");
     assert_eq!(report.forced(), 0, "{report}");
 }
@@ -557,4 +606,43 @@ async fn http1_request_already_in_the_socket_when_the_drain_begins_is_answered()
         assert_eq!(report.forced(), 0, "round {round}: {report}");
         assert_eq!(report.connections.len(), 2, "round {round}: {report}");
     }
+}
+
+/// A plain hyper service's body of known size goes out with its length
+/// (`content-length`, as hyper frames it), through the server's wrapper of
+/// the body.
+#[tokio::test]
+async fn a_body_of_known_size_is_sent_with_its_length() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let service = hyper::service::service_fn(|_request| async {
+        Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+            bytes::Bytes::from_static(b"hello"),
+        )))
+    });
+    let serve =
+        graceful_tls::server::serve_hyper(listener, pairs::server_config(Version::Tls13), service)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = tokio::spawn(serve.into_future());
+    let mut tls = pairs::connect_alpn(addr, b"http/1.1").await;
+    send(&mut tls, &get("/")).await;
+    let response = read_response(&mut tls).await;
+    assert!(
+        response.to_ascii_lowercase().contains("content-length: 5"),
+        "{response:?}"
+    );
+    assert!(response.ends_with("hello"), "{response:?}");
+    shutdown.cancel();
+    let saw = bounded(
+        "the client's close_notify",
+        WAIT,
+        peer_read_to_end(&mut tls),
+    )
+    .await;
+    assert!(matches!(saw, PeerSaw::CloseNotify(_)), "{saw:?}");
+    let report = bounded("the server's report", WAIT, server)
+        .await
+        .expect("server");
+    assert_eq!(report.connections.len(), 1, "{report}");
 }

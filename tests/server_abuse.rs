@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use graceful_tls::server::Serve;
-use graceful_tls::{CancellationToken, Config, DrainReport};
+use graceful_tls::{CancellationToken, Config, Cut, DrainReport};
 use pairs::{peer_read_to_end, PeerSaw, Tls, Version};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -183,7 +183,10 @@ async fn http2_peer_that_never_answers_pings_is_ended() {
         lasted >= Duration::from_secs(20) && lasted <= Duration::from_secs(26),
         "{lasted:?}"
     );
-    server.drain().await;
+    // An HTTP/2 connection (ALPN h2) that never sent a request: hyper's
+    // ping timeout, named as such.
+    let report = server.drain().await;
+    assert_eq!(report.cuts(Cut::PingTimeout), 1, "{report}");
 }
 
 /// The handshake limit: while one client stalls its handshake, a second is
@@ -559,4 +562,31 @@ async fn on_end_hook_that_panics_loses_nothing() {
         report.connections.iter().all(|c| !c.panicked),
         "the hook's panic is not the handler's: {report:?}"
     );
+}
+
+/// The limits read back as set, and their defaults are the documented ones.
+#[tokio::test]
+async fn the_limits_read_back_as_set() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let serve = graceful_tls::server::serve(
+        listener,
+        pairs::server_config(Version::Tls13),
+        axum_app::app(|| false),
+    );
+    assert_eq!(serve.max_connections(), 10_000);
+    assert_eq!(serve.max_handshakes(), 1_024);
+    assert_eq!(serve.header_read_timeout(), Duration::from_secs(30));
+    assert_eq!(serve.keep_alive_timeout(), Duration::from_secs(60));
+    assert_eq!(serve.first_request_grace(), Duration::from_secs(1));
+    let serve = serve
+        .with_max_connections(7)
+        .with_max_handshakes(3)
+        .with_header_read_timeout(Duration::from_secs(4))
+        .with_keep_alive_timeout(Duration::from_secs(9))
+        .with_first_request_grace(Duration::from_millis(1500));
+    assert_eq!(serve.max_connections(), 7);
+    assert_eq!(serve.max_handshakes(), 3);
+    assert_eq!(serve.header_read_timeout(), Duration::from_secs(4));
+    assert_eq!(serve.keep_alive_timeout(), Duration::from_secs(9));
+    assert_eq!(serve.first_request_grace(), Duration::from_millis(1500));
 }

@@ -59,6 +59,21 @@ async fn get(tls: &mut Tls<TcpStream>, path: &str) -> String {
 /// request (hyper's client then stops sending on it); after the lame duck
 /// the listener is closed, and the report comes within `lame_duck +
 /// drain_timeout + flush_timeout` of the signal.
+/// A TLS client that offers no ALPN: the server tells HTTP/2 from its
+/// preface.
+async fn connect_without_alpn(addr: std::net::SocketAddr) -> Tls<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tls =
+        tokio_rustls::TlsConnector::from(pairs::client_config(Version::Tls13)).connect(name, tcp);
+    Tls::from(
+        tokio::time::timeout(BOUND, tls)
+            .await
+            .expect("handshake bounded")
+            .expect("handshake"),
+    )
+}
+
 #[tokio::test]
 async fn a_lame_duck_keeps_serving_and_sends_clients_away() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -94,6 +109,19 @@ async fn a_lame_duck_keeps_serving_and_sends_clients_away() {
     };
     let response = h2_get(&mut h2).await.expect("h2 response");
     assert_eq!(response.status(), 200);
+    // HTTP/2 without ALPN (prior knowledge over TLS): the same.
+    let (mut detected, detected_conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(connect_without_alpn(addr).await),
+    )
+    .await
+    .expect("h2 handshake without ALPN");
+    let detected_conn = tokio::spawn(detected_conn);
+    let response = tokio::time::timeout(BOUND, h2_get(&mut detected))
+        .await
+        .expect("response bounded")
+        .expect("h2 response");
+    assert_eq!(response.status(), 200);
 
     let signalled = Instant::now();
     shutdown.cancel();
@@ -127,6 +155,16 @@ async fn a_lame_duck_keeps_serving_and_sends_clients_away() {
     tokio::time::timeout(BOUND, h2_conn)
         .await
         .expect("GOAWAY ends the HTTP/2 connection")
+        .expect("h2 task")
+        .expect("h2 connection ends cleanly");
+    let response = tokio::time::timeout(BOUND, h2_get(&mut detected))
+        .await
+        .expect("response bounded")
+        .expect("h2 response without ALPN in the lame duck");
+    assert_eq!(response.status(), 200);
+    tokio::time::timeout(BOUND, detected_conn)
+        .await
+        .expect("GOAWAY ends the HTTP/2 connection without ALPN")
         .expect("h2 task")
         .expect("h2 connection ends cleanly");
     assert!(

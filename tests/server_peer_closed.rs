@@ -243,3 +243,33 @@ async fn a_client_that_leaves_mid_exchange_is_still_a_failure() {
         "{report}"
     );
 }
+
+/// A client that leaves cleanly (close_notify) before sending any request
+/// (here during the drain) made no exchange: hyper's connection ends without an error, and the
+/// connection is still not `exchange_complete`.
+#[tokio::test]
+async fn a_client_that_leaves_before_any_request_completed_no_exchange() {
+    use tokio::io::AsyncWriteExt;
+    let (addr, shutdown, server) = serving().await;
+    let mut silent = pairs::connect_alpn(addr, b"http/1.1").await;
+    // It leaves during the drain (the report lists the connections that
+    // end during it), within its first-request grace.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    shutdown.cancel();
+    tokio::time::timeout(BOUND, silent.shutdown())
+        .await
+        .expect("close_notify bounded")
+        .expect("close_notify");
+    let saw = tokio::time::timeout(BOUND, pairs::peer_read_to_end(&mut silent))
+        .await
+        .expect("the server's close_notify bounded");
+    assert!(matches!(saw, pairs::PeerSaw::CloseNotify(_)), "{saw:?}");
+    let report = tokio::time::timeout(BOUND, server)
+        .await
+        .expect("drain bounded")
+        .expect("serve task");
+    assert_eq!(report.connections.len(), 1, "{report}");
+    let connection = &report.connections[0];
+    assert!(!connection.exchange_complete, "{connection}");
+    assert_eq!(connection.outcome(), "peer-closed-first", "{connection}");
+}

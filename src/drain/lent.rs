@@ -297,3 +297,73 @@ impl<S: TlsBackend> fmt::Debug for LentStream<S> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use super::*;
+
+    type Tls = tokio_rustls::client::TlsStream<tokio::io::DuplexStream>;
+
+    /// A lent slot whose stream the set took back already: what the
+    /// release and the handle's write answers need, without a TLS pair.
+    fn lent(vectored: bool) -> (Lender<Tls>, LentStream<Tls>) {
+        let slot = Arc::new(Slot {
+            held: Mutex::new(Held {
+                stream: None,
+                released: false,
+                waiting: None,
+                marks: BorrowerMarks::default(),
+            }),
+            handler_returned: AtomicBool::new(false),
+        });
+        (Lender { slot: slot.clone() }, LentStream { slot, vectored })
+    }
+
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The handle's drop wakes the waker of the task's latest poll (a
+    /// future must wake the waker it was last polled with), once.
+    #[test]
+    fn the_release_wakes_the_latest_waker() {
+        let (lender, lent) = lent(false);
+        let (first, latest) = (Arc::new(Wakes::default()), Arc::new(Wakes::default()));
+        let (first_waker, latest_waker) = (Waker::from(first.clone()), Waker::from(latest.clone()));
+        assert!(lender
+            .poll_released(&mut Context::from_waker(&first_waker))
+            .is_pending());
+        assert!(lender
+            .poll_released(&mut Context::from_waker(&latest_waker))
+            .is_pending());
+        drop(lent);
+        assert_eq!(latest.0.load(Ordering::SeqCst), 1, "the latest waker");
+        assert_eq!(first.0.load(Ordering::SeqCst), 0, "a stale waker");
+        assert!(lender
+            .poll_released(&mut Context::from_waker(&latest_waker))
+            .is_ready());
+    }
+
+    /// The handle answers `is_write_vectored` as its stream did when lent
+    /// (rustls' streams are vectored, OpenSSL's are not), and a handle
+    /// whose stream was taken back fails every poll with `Error::Closed`.
+    #[test]
+    fn the_handle_answers_as_its_stream() {
+        assert!(lent(true).1.is_write_vectored());
+        let (_lender, mut lent) = lent(false);
+        assert!(!lent.is_write_vectored());
+        let mut cx = Context::from_waker(Waker::noop());
+        let Poll::Ready(Err(e)) = Pin::new(&mut lent).poll_flush(&mut cx) else {
+            panic!("a flush without a stream");
+        };
+        assert!(matches!(Error::from_io(&e), Some(Error::Closed)), "{e:?}");
+    }
+}

@@ -304,6 +304,16 @@ mod tests {
         assert!(!is_connection_error(&io::Error::other("anything")));
     }
 
+    /// A limit of 0 would never accept: it counts as 1; a limit beyond
+    /// what tokio's semaphore holds is its maximum (`Semaphore::new`
+    /// panics above it).
+    #[test]
+    fn limits_become_permits() {
+        assert_eq!(clamp_permits(0), 1);
+        assert_eq!(clamp_permits(7), 7);
+        assert_eq!(clamp_permits(usize::MAX), Semaphore::MAX_PERMITS);
+    }
+
     /// The error's effect: one connection's error does not pause, any other
     /// does, and both are counted.
     #[cfg(unix)]

@@ -133,11 +133,7 @@ where
                     }
                     let (started, in_flight) = requests.counts();
                     let http2 = h2 || requests.http2();
-                    // Only HTTP/2 ends responses outside this poll (in its
-                    // stream tasks); HTTP/1.1's end is seen right after it.
-                    if in_flight > 0 && http2 {
-                        requests.wake_on_idle(cx.waker());
-                    }
+                    requests.wake_on_idle(in_flight, http2, cx.waker());
                     let seen = Observed {
                         started,
                         in_flight,

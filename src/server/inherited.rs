@@ -274,3 +274,39 @@ pub(super) fn take_listener(
     listener.set_nonblocking(true).map_err(not_a_listener)?;
     Ok(Some(listener))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The handover's pid: a positive number, blanks around it allowed;
+    /// anything else names the variable and keeps its value.
+    #[test]
+    fn pids_are_positive_numbers() {
+        assert!(matches!(parse_pid(HANDOVER_VAR, "4242"), Ok(4242)));
+        assert!(matches!(parse_pid(HANDOVER_VAR, " 1\n"), Ok(1)));
+        for bad in ["0", "-1", "", "12x", "4294967296"] {
+            match parse_pid(HANDOVER_VAR, bad) {
+                Err(ListenError::BadVariable { name, value }) => {
+                    assert_eq!((name, value.as_str()), (HANDOVER_VAR, bad));
+                }
+                other => panic!("{bad:?} taken as a pid: {other:?}"),
+            }
+        }
+    }
+
+    /// The readiness channel's fd: a number past stdin, stdout and stderr.
+    #[test]
+    fn ready_fds_are_past_the_standard_ones() {
+        assert!(matches!(parse_fd(READY_FD_VAR, "3"), Ok(3)));
+        assert!(matches!(parse_fd(READY_FD_VAR, " 17 "), Ok(17)));
+        for bad in ["2", "0", "-1", "", "three"] {
+            match parse_fd(READY_FD_VAR, bad) {
+                Err(ListenError::BadVariable { name, value }) => {
+                    assert_eq!((name, value.as_str()), (READY_FD_VAR, bad));
+                }
+                other => panic!("{bad:?} taken as a channel fd: {other:?}"),
+            }
+        }
+    }
+}

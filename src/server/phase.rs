@@ -575,6 +575,47 @@ mod tests {
         );
     }
 
+    /// The watch reads the server's lame duck from the state every
+    /// connection shares.
+    #[test]
+    fn the_lame_duck_is_the_servers() {
+        let shared = phases(TIMEOUTS);
+        let watch = PhaseWatch::new(Instant::now(), shared.clone());
+        assert!(!watch.lame_duck());
+        shared.lame_duck.fire();
+        assert!(watch.lame_duck());
+    }
+
+    /// Without a lame duck, an HTTP/2 connection serves request after
+    /// request: no GOAWAY.
+    #[test]
+    fn http2_without_a_lame_duck_serves_on() {
+        let t0 = Instant::now();
+        let probe = FakeProbe::default();
+        let h2 = |started, in_flight| Observed {
+            http2: true,
+            ..seen(started, in_flight, false)
+        };
+        let mut watch = PhaseWatch::new(t0, phases(TIMEOUTS));
+        assert_eq!(
+            watch.step(secs(t0, 1), h2(1, 1), &probe),
+            Action::Wait(None)
+        );
+        assert_eq!(
+            watch.step(secs(t0, 2), h2(1, 0), &probe),
+            Action::Wait(Some(secs(t0, 62)))
+        );
+        assert_eq!(
+            watch.step(secs(t0, 3), h2(2, 1), &probe),
+            Action::Wait(None)
+        );
+        assert_eq!(
+            watch.step(secs(t0, 4), h2(3, 2), &probe),
+            Action::Wait(None)
+        );
+        assert_eq!(watch.cut(), None);
+    }
+
     #[test]
     fn saturating_timeouts_never_overflow() {
         let t0 = Instant::now();

@@ -78,13 +78,18 @@ impl Requests {
         self.polling.store(polling, Ordering::SeqCst);
     }
 
-    /// Registers the task to wake when the last response in flight ends
-    /// outside its poll.
-    pub(super) fn wake_on_idle(&self, waker: &Waker) {
-        let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
-        match &*slot {
-            Some(registered) if registered.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
+    /// After a poll of hyper that left `in_flight` requests in flight:
+    /// registers the task to wake when the last of them ends outside its
+    /// poll. Only HTTP/2 ends responses there (in its stream tasks);
+    /// HTTP/1.1's end is seen right after the poll, and with nothing in
+    /// flight there is nothing to wait for: no waker is kept then.
+    pub(super) fn wake_on_idle(&self, in_flight: usize, http2: bool, waker: &Waker) {
+        if in_flight > 0 && http2 {
+            let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+            match &*slot {
+                Some(registered) if registered.will_wake(waker) => {}
+                _ => *slot = Some(waker.clone()),
+            }
         }
     }
 
@@ -232,5 +237,95 @@ impl<B: Body> Body for TrackedBody<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl Wakes {
+        fn count(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// The last response in flight that ends outside the connection's
+    /// poll (an HTTP/2 stream task) wakes the task that registered last,
+    /// once; one that ends while the connection polls hyper (HTTP/1.1) or
+    /// while others are still in flight wakes nobody.
+    #[test]
+    fn the_last_response_wakes_the_connection_only_outside_its_poll() {
+        let requests = Arc::new(Requests::default());
+        let (stale, latest) = (Arc::new(Wakes::default()), Arc::new(Wakes::default()));
+        let first = requests.begin(true);
+        let second = requests.begin(true);
+        assert_eq!(requests.counts(), (2, 2));
+        assert!(requests.http2());
+        requests.wake_on_idle(2, true, &Waker::from(stale.clone()));
+        requests.wake_on_idle(2, true, &Waker::from(latest.clone()));
+        drop(first);
+        assert_eq!(latest.count(), 0, "a response is still in flight");
+        drop(second);
+        assert_eq!((stale.count(), latest.count()), (0, 1));
+        assert_eq!(requests.counts(), (2, 0));
+
+        // Ended during the connection's poll: seen right after it, no
+        // wake-up.
+        let third = requests.begin(true);
+        requests.wake_on_idle(1, true, &Waker::from(latest.clone()));
+        requests.set_polling(true);
+        drop(third);
+        requests.set_polling(false);
+        assert_eq!(latest.count(), 1, "woken during its own poll");
+        assert_eq!(requests.counts(), (3, 0));
+    }
+
+    /// Only a connection with HTTP/2 responses in flight keeps a waker:
+    /// HTTP/1.1 responses end within the connection's poll, and with
+    /// nothing in flight a waker kept would only wake the task for nothing
+    /// later.
+    #[test]
+    fn only_http2_responses_in_flight_keep_a_waker() {
+        let requests = Arc::new(Requests::default());
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(wakes.clone());
+        let http1 = requests.begin(false);
+        requests.wake_on_idle(1, false, &waker);
+        drop(http1);
+        assert_eq!(wakes.count(), 0, "HTTP/1.1");
+        requests.wake_on_idle(0, true, &waker);
+        drop(requests.begin(true));
+        assert_eq!(wakes.count(), 0, "nothing was in flight");
+        let http2 = requests.begin(true);
+        requests.wake_on_idle(1, true, &waker);
+        drop(http2);
+        assert_eq!(wakes.count(), 1, "HTTP/2");
+    }
+
+    /// Complete: at least one request, none in flight, none upgraded.
+    #[test]
+    fn every_exchange_complete() {
+        let requests = Arc::new(Requests::default());
+        assert!(!requests.all_complete(), "no request yet");
+        let one = requests.begin(false);
+        assert!(!requests.http2());
+        assert!(!requests.all_complete(), "one in flight");
+        drop(one);
+        assert!(requests.all_complete());
+        requests.upgraded.store(true, Ordering::Relaxed);
+        assert!(!requests.all_complete(), "upgraded");
     }
 }

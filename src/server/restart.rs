@@ -773,19 +773,203 @@ pub fn this_program() -> PathBuf {
     static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     PROGRAM
         .get_or_init(|| {
-            let argv0 = std::env::args_os().next().map(PathBuf::from);
-            match argv0 {
-                Some(path) if path.as_os_str().as_encoded_bytes().contains(&b'/') => {
-                    if path.is_absolute() {
-                        path
-                    } else {
-                        std::env::current_dir()
-                            .map(|cwd| cwd.join(&path))
-                            .unwrap_or(path)
-                    }
-                }
-                _ => std::env::current_exe().unwrap_or_default(),
-            }
+            program_from(
+                std::env::args_os().next().map(PathBuf::from),
+                std::env::current_dir,
+                std::env::current_exe,
+            )
         })
         .clone()
+}
+
+/// [`this_program`]'s decision, from `argv[0]`, the working directory and
+/// the running executable (each asked for only when it decides).
+fn program_from(
+    argv0: Option<PathBuf>,
+    cwd: impl FnOnce() -> io::Result<PathBuf>,
+    exe: impl FnOnce() -> io::Result<PathBuf>,
+) -> PathBuf {
+    match argv0 {
+        Some(path) if path.as_os_str().as_encoded_bytes().contains(&b'/') => {
+            if path.is_absolute() {
+                path
+            } else {
+                cwd().map(|cwd| cwd.join(&path)).unwrap_or(path)
+            }
+        }
+        _ => exe().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+
+    use futures::FutureExt;
+
+    use super::super::ready_channel::Message;
+    use super::*;
+
+    /// A handle over a state the test publishes, as the handover's task
+    /// does.
+    fn handover(probation: Duration) -> (watch::Sender<State>, Handover) {
+        let (state, receiver) = watch::channel(State::default());
+        let handover = Handover {
+            state: receiver,
+            probation,
+            finished: CancellationToken::new(),
+            drain_ended: CancellationToken::new(),
+        };
+        (state, handover)
+    }
+
+    /// On Linux the kernel names the sender: only the successor's own
+    /// `READY=1` hands over, not one from a process that inherited the
+    /// channel, nor one without credentials.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_ready_counts_only_from_the_successor() {
+        let from = |sender| Message {
+            ready: true,
+            sender,
+        };
+        assert!(sent_by(&from(Some(4242)), 4242));
+        assert!(!sent_by(&from(Some(4243)), 4242));
+        assert!(!sent_by(&from(None), 4242));
+    }
+
+    /// What the handle says follows what the handover's task publishes:
+    /// the successor while it serves, its loss, the drain's end.
+    #[tokio::test]
+    async fn the_handle_follows_the_handover() {
+        let (state, handover) = handover(Duration::from_secs(7));
+        assert_eq!(handover.probation(), Duration::from_secs(7));
+        assert_eq!(handover.successor(), None);
+        assert!(handover.handed_over().now_or_never().is_none());
+        // A successor took over, one was lost before it.
+        state.send_modify(|s| {
+            s.successor = Some(4242);
+            s.lost = 1;
+        });
+        assert_eq!(handover.successor(), Some(4242));
+        assert_eq!(handover.handed_over().now_or_never(), Some(4242));
+        assert_eq!(handover.handed_over_at().now_or_never(), Some((4242, 1)));
+        // Its loss: a wait that saw one loss resolves on the second only.
+        let mut lost = pin!(handover.successor_lost());
+        assert!(lost.as_mut().now_or_never().is_none());
+        assert!(handover.lost_after(1).now_or_never().is_none());
+        state.send_modify(|s| {
+            s.successor = None;
+            s.lost = 2;
+            s.last_lost = 4242;
+        });
+        assert_eq!(lost.now_or_never(), Some(4242));
+        assert_eq!(handover.lost_after(1).now_or_never(), Some(4242));
+        assert!(handover.lost_after(2).now_or_never().is_none());
+        assert_eq!(handover.successor(), None);
+        assert!(handover.handed_over().now_or_never().is_none());
+        // The drain's end is told to the task; the task's end to the handle.
+        assert!(!handover.drain_ended.is_cancelled());
+        handover.drain_ended();
+        assert!(handover.drain_ended.is_cancelled());
+        assert!(handover.finished().now_or_never().is_none());
+        handover.finished.cancel();
+        assert_eq!(handover.finished().now_or_never(), Some(()));
+    }
+
+    /// Each message says what to do, and the I/O failures keep their
+    /// cause.
+    #[test]
+    fn restart_errors_say_what_to_do_and_keep_their_cause() {
+        let prepare = RestartError::Prepare(io::Error::other("out of fds"));
+        assert!(
+            prepare.to_string().contains("retry the signal"),
+            "{prepare}"
+        );
+        assert_eq!(
+            prepare.source().map(|e| e.to_string()).as_deref(),
+            Some("out of fds")
+        );
+        let spawn = RestartError::Spawn {
+            program: PathBuf::from("/srv/app"),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        };
+        assert!(
+            spawn.to_string().contains("cannot start /srv/app"),
+            "{spawn}"
+        );
+        assert!(spawn.source().is_some());
+        let not_ready = RestartError::NotReady {
+            pid: 42,
+            timeout: Duration::from_secs(3),
+        };
+        assert_eq!(
+            not_ready.to_string(),
+            "successor pid 42 was not ready within 3s and was asked to stop; still serving, retry the signal"
+        );
+        assert!(not_ready.source().is_none());
+    }
+
+    /// Every setting is kept (each builder returns the same `Restart`,
+    /// changed in one field), and the debug output shows them.
+    #[test]
+    fn the_builder_keeps_every_setting() {
+        let restart = Restart::new()
+            .with_program("/srv/app/current/server")
+            .with_args(["--config", "prod.toml"])
+            .with_signal(SignalKind::user_defined2())
+            .with_ready_timeout(Duration::from_secs(3))
+            .with_stop_grace(Duration::from_secs(4))
+            .with_probation(Duration::from_secs(6))
+            .with_on_event(|_| {})
+            .with_notifier(Notifier::disabled());
+        assert_eq!(restart.program(), Path::new("/srv/app/current/server"));
+        assert_eq!(restart.ready_timeout(), Duration::from_secs(3));
+        let debug = format!("{restart:?}");
+        for part in [
+            "program: \"/srv/app/current/server\"",
+            "args: [\"--config\", \"prod.toml\"]",
+            &format!("signal: {:?}", SignalKind::user_defined2()),
+            "stop_grace: 4s",
+            "probation: 6s",
+        ] {
+            assert!(debug.contains(part), "{part} not in {debug}");
+        }
+    }
+
+    /// The default program is a file's absolute path: the test binary's
+    /// own here (cargo starts it by an absolute path).
+    #[test]
+    fn the_default_program_is_an_absolute_path() {
+        let program = this_program();
+        assert!(program.is_absolute(), "{}", program.display());
+        assert!(program.is_file(), "{}", program.display());
+    }
+
+    /// `argv[0]` with a `/` is the path the process was started as (made
+    /// absolute against the working directory): a deploy that replaced
+    /// the file, or a symlink, starts the new binary. Without one (found
+    /// through `PATH`), or without `argv[0]`, the running executable.
+    #[test]
+    fn the_program_follows_argv0_when_it_is_a_path() {
+        let cwd = || Ok(PathBuf::from("/home/app"));
+        let exe = || Ok(PathBuf::from("/srv/releases/v1/server"));
+        let no_cwd = || Err(io::Error::from(io::ErrorKind::NotFound));
+        let from = |argv0: Option<&str>| program_from(argv0.map(PathBuf::from), cwd, exe);
+        assert_eq!(
+            from(Some("/srv/current/server")),
+            Path::new("/srv/current/server")
+        );
+        assert_eq!(
+            from(Some("./current/server")),
+            Path::new("/home/app/./current/server")
+        );
+        assert_eq!(from(Some("server")), Path::new("/srv/releases/v1/server"));
+        assert_eq!(from(None), Path::new("/srv/releases/v1/server"));
+        // No working directory: the relative path as it is.
+        assert_eq!(
+            program_from(Some(PathBuf::from("bin/server")), no_cwd, exe),
+            Path::new("bin/server")
+        );
+    }
 }

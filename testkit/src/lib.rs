@@ -26,7 +26,9 @@
 //! Helpers panic on failure (with what failed): they run in tests.
 #![allow(missing_docs)]
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[cfg(feature = "apps")]
 pub mod apps;
@@ -45,4 +47,23 @@ pub mod stepped;
 pub fn workspace_root() -> PathBuf {
     let testkit = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     testkit.parent().map(PathBuf::from).unwrap_or(testkit)
+}
+
+/// How long a test waits on a peer, a task, a drain or a child before it
+/// fails ([`bounded`]): seconds on the real clock; on tokio's paused clock
+/// the bound is virtual, and a test that hangs fails at once (the clock
+/// jumps to the bound as soon as nothing else can run).
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// `future`, or a panic saying what the test was waiting for once `limit`
+/// passes first. Every test that waits on a peer or a deadline bounds its
+/// waits with it (or with [`WAIT`]), so that a bug (or a mutant, see
+/// docs/mutation-testing.md) that turns a bounded wait into an endless one
+/// fails in seconds, or at once on a paused clock, rather than hanging
+/// until the harness' own timeout.
+pub async fn bounded<F: Future>(what: &str, limit: Duration, future: F) -> F::Output {
+    match tokio::time::timeout(limit, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("still waiting for {what} after {limit:?}"),
+    }
 }
