@@ -179,3 +179,45 @@ impl Shared {
         report
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Cut, Ended};
+
+    fn cut(id: u64, cut: Option<Cut>) -> ConnectionReport {
+        ConnectionReport {
+            cut,
+            ..ConnectionReport::new(id, Ended::HandshakeTimeout)
+        }
+    }
+
+    /// Cuts are counted over the set's whole life, one per report, by kind
+    /// (what the server feeds the drain's report: `header-timeouts=N`),
+    /// and reports before the drain began count there but are not listed.
+    #[test]
+    fn record_counts_every_cut_by_kind() {
+        let shared = Shared::new(Config::default());
+        shared.record(cut(1, Some(Cut::HeaderTimeout)));
+        shared.record(cut(2, Some(Cut::HeaderTimeout)));
+        let began = shared.begin(false);
+        shared.record(cut(3, Some(Cut::IdleTimeout)));
+        shared.record(cut(4, None));
+        let report = shared.report(began);
+        assert_eq!(report.cuts(Cut::HeaderTimeout), 2);
+        assert_eq!(report.cuts(Cut::IdleTimeout), 1);
+        assert_eq!(report.cuts(Cut::PingTimeout), 0);
+        let ids: Vec<u64> = report.connections.iter().map(|c| c.id).collect();
+        assert_eq!(ids, [3, 4]);
+    }
+
+    /// Accept errors add up across calls.
+    #[test]
+    fn accept_errors_add_up() {
+        let shared = Shared::new(Config::default());
+        shared.note_accept_errors(2);
+        shared.note_accept_errors(3);
+        let began = shared.begin(false);
+        assert_eq!(shared.report(began).accept_errors, 5);
+    }
+}
