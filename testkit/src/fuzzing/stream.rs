@@ -46,11 +46,14 @@ pub fn run_cases(input: &[u8]) -> Vec<Case> {
 /// by the input: the replay test runs the corpus both ways.
 pub fn run_cases_with(input: &[u8], crypto: Option<Crypto>) -> Vec<Case> {
     // One runtime per thread, reused by every run: building one cost a
-    // good part of a run's fixed time. Nothing outlives a run on it (the
-    // harness spawns no task; a run's timers go with its futures), and its
-    // paused clock only moves forward, which no run can tell from a new
-    // runtime's: every deadline is relative. One per thread because the
-    // replay test runs inputs on parallel test threads.
+    // good part of a run's fixed time. Nothing outlives a run on it: the
+    // harness spawns no task, a run's timers go with its futures, and the
+    // close that a drop finishes in a task of its own is waited for below
+    // (left running, it went on writing into the next run, whose forged
+    // records then took the wrong sequence numbers: issue 25's campaign).
+    // Its paused clock only moves forward, which no run can tell from a
+    // new runtime's: every deadline is relative. One per thread because
+    // the replay test runs inputs on parallel test threads.
     thread_local! {
         static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -61,11 +64,32 @@ pub fn run_cases_with(input: &[u8], crypto: Option<Crypto>) -> Vec<Case> {
     RUNTIME.with(|runtime| {
         runtime.block_on(async {
             let limit = Duration::from_secs(24 * 60 * 60);
-            timeout(limit, play(input, crypto))
+            let cases = timeout(limit, play(input, crypto))
                 .await
-                .expect("the run did not end: something hangs")
+                .expect("the run did not end: something hangs");
+            background_closes_end().await;
+            cases
         })
     })
+}
+
+/// Waits for the closes that drops left to tasks of their own
+/// (`GracefulStream`'s `Drop` finishes a close in the background, bounded
+/// by its flush timeout, twice: flush, then shutdown), and checks that they
+/// end by that bound: at most `2 × 2.55 s`, the largest flush timeout a
+/// [`Setup`] chooses, from the end of the run (the drop came before it).
+async fn background_closes_end() {
+    let bound = 2 * Duration::from_millis(10 * u64::from(u8::MAX)) + Duration::from_millis(10);
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let started = Instant::now();
+    while metrics.num_alive_tasks() > 0 {
+        assert!(
+            started.elapsed() <= bound,
+            "a drop's background close still runs {:?} after the run",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 async fn play(input: &[u8], crypto: Option<Crypto>) -> Vec<Case> {
