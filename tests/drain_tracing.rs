@@ -5,46 +5,13 @@
 #![cfg(feature = "tracing")]
 
 use graceful_tls_testkit::pairs;
+use graceful_tls_testkit::tracing_events::Collect;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use graceful_tls::ConnectionSet;
 use pairs::{peer_read_to_end, Tls, Version};
 use tokio::io::AsyncWriteExt;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
-
-/// Collects each event as ` key=value...`.
-#[derive(Clone, Default)]
-struct Collect(Arc<Mutex<Vec<String>>>);
-
-struct Line(String);
-
-impl Visit for Line {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!(" {}={value:?}", field.name()));
-    }
-}
-
-impl Subscriber for Collect {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target() == "graceful_tls::drain"
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut line = Line(String::new());
-        event.record(&mut line);
-        self.0.lock().unwrap().push(line.0);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
 
 async fn drain_two_connections() -> graceful_tls::DrainReport {
     let set = ConnectionSet::new();
@@ -76,7 +43,7 @@ async fn drain_two_connections() -> graceful_tls::DrainReport {
 
 #[test]
 fn each_connection_end_and_each_drain_is_a_tracing_event() {
-    let collect = Collect::default();
+    let collect = Collect::new("graceful_tls::drain");
     let _guard = tracing::subscriber::set_default(collect.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -84,7 +51,7 @@ fn each_connection_end_and_each_drain_is_a_tracing_event() {
         .build()
         .unwrap();
     let report = runtime.block_on(drain_two_connections());
-    let lines = collect.0.lock().unwrap().clone();
+    let lines = collect.lines();
     assert_eq!(lines.len(), 3, "{lines:#?}");
     for end in &lines[..2] {
         assert!(end.contains("message=connection ended"), "{end}");

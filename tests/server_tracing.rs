@@ -6,48 +6,15 @@
 
 use graceful_tls_testkit::apps::axum as axum_app;
 use graceful_tls_testkit::pairs::{self, peer_read_to_end, PeerSaw, Version};
+use graceful_tls_testkit::tracing_events::Collect;
 use graceful_tls_testkit::{bounded, WAIT};
 
 use std::future::IntoFuture;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use graceful_tls::{CancellationToken, Cut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
-
-/// Collects each of the server's events as ` key=value...`.
-#[derive(Clone, Default)]
-struct Collect(Arc<Mutex<Vec<String>>>);
-
-struct Line(String);
-
-impl Visit for Line {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!(" {}={value:?}", field.name()));
-    }
-}
-
-impl Subscriber for Collect {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target() == "graceful_tls::server"
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut line = Line(String::new());
-        event.record(&mut line);
-        self.0.lock().unwrap().push(line.0);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
 
 /// A silent client cut at the header read timeout, and one that sends
 /// something other than HTTP: one event each.
@@ -83,14 +50,14 @@ async fn a_cut_and_an_http_error() {
 
 #[test]
 fn cuts_and_http_errors_are_tracing_events() {
-    let collect = Collect::default();
+    let collect = Collect::new("graceful_tls::server");
     let _guard = tracing::subscriber::set_default(collect.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(a_cut_and_an_http_error());
-    let lines = collect.0.lock().unwrap().clone();
+    let lines = collect.lines();
     let cut = format!("cut={:?}", Cut::HeaderTimeout.as_str());
     assert!(
         lines

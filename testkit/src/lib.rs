@@ -21,7 +21,9 @@
 //!   and whose records can be forged, for the fuzz harness;
 //! * [`pair_model`]: the model checker over a client and a server machine
 //!   joined by channels that deliver, hold, end or reset;
-//! * [`fuzzing`]: the fuzz harness of `fuzz/` and `tests/fuzz_replay.rs`.
+//! * [`fuzzing`]: the fuzz harness of `fuzz/` and `tests/fuzz_replay.rs`;
+//! * [`tracing_events`]: a subscriber that keeps one target's events as
+//!   text, for the tests of the library's tracing events.
 //!
 //! Helpers panic on failure (with what failed): they run in tests.
 #![allow(missing_docs)]
@@ -42,6 +44,8 @@ pub mod machine_graph;
 pub mod pair_model;
 pub mod pairs;
 pub mod stepped;
+#[cfg(feature = "apps")]
+pub mod tracing_events;
 
 /// The workspace root (where the library's `Cargo.toml` is).
 pub fn workspace_root() -> PathBuf {
