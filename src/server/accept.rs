@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::listeners::Listener;
+use super::listener::Listener;
 
 /// How long an accept error that is not about one connection (say, out of
 /// file descriptors) pauses accepting: long enough not to spin (ten

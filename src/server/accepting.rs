@@ -19,7 +19,7 @@ use super::accept::{Acceptor, Admitted, Handshaking};
 use super::connection::serve_connection;
 use super::lame_duck::{shutdown_then_lame_duck, FusedSignal, LameDuckEnd};
 use super::limits::Limits;
-use super::listeners::Listener;
+use super::listener::Listener;
 use super::phase::ServerPhases;
 use super::timer::with_alarm;
 use super::Readiness;

@@ -19,7 +19,7 @@ use hyper_util::server::conn::auto;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::server::TlsStream;
 
-use super::listeners::Listener;
+use super::listener::Listener;
 use super::phase::{Action, Observed, PhaseWatch, Probe, ServerPhases};
 use super::requests::{Requests, Tracked};
 use super::timer::{now, ConnectionSleep};

@@ -21,6 +21,9 @@
 
 mod accept;
 mod accepting;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+mod axum_listener;
 #[cfg(feature = "axum-server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum-server")))]
 mod axum_server;
@@ -35,10 +38,7 @@ mod lame_duck;
 mod limits;
 #[cfg(all(feature = "restart", unix))]
 mod listen;
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 mod listener;
-mod listeners;
 #[cfg(all(feature = "restart", unix))]
 mod notify;
 mod phase;
@@ -58,15 +58,15 @@ mod tonic;
 pub use self::axum_server::GracefulAcceptor;
 #[cfg(feature = "tonic")]
 pub use self::tonic::{GracefulIncoming, IncomingDrain, IncomingStream};
+#[cfg(feature = "axum")]
+pub use axum_listener::{GracefulListener, GracefulTlsStream};
 #[cfg(any(feature = "axum-server", feature = "tonic"))]
 pub use handed::HandedStream;
 #[cfg(all(feature = "restart", unix))]
 pub use inherited::Inherited;
 #[cfg(all(feature = "restart", unix))]
 pub use listen::{inherited_listener, ListenError};
-#[cfg(feature = "axum")]
-pub use listener::{GracefulListener, GracefulTlsStream};
-pub use listeners::Listener;
+pub use listener::Listener;
 #[cfg(all(feature = "restart", unix))]
 pub use notify::{Notifier, HANDOVER_VAR, READY_FD_VAR};
 pub use readiness::Readiness;

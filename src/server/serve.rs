@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use super::accepting::Accepting;
 use super::lame_duck::{FusedSignal, LameDuckEnd, Signal};
 use super::limits::Limits;
-use super::listeners::Listener;
+use super::listener::Listener;
 use super::timer::ConnectionTimer;
 use super::Readiness;
 use crate::drain::race::{race, Race};
