@@ -84,16 +84,20 @@ macro_rules! conformance {
     (@tests $pair:ident; $($clock:ident $module:ident :: $test:ident,)*) => {
         $(conformance!(@test $clock $pair $module $test);)*
     };
+    // Each body on a thread of its own that fails after `HANG` of real
+    // time: a hang is a failure, not a stuck suite (testkit `guarded`).
     (@test live $pair:ident $module:ident $test:ident) => {
-        #[tokio::test]
-        async fn $test() {
-            crate::$module::$test($pair).await;
+        #[test]
+        fn $test() {
+            graceful_tls_testkit::guarded_live(graceful_tls_testkit::HANG, || {
+                crate::$module::$test($pair)
+            });
         }
     };
     (@test paused $pair:ident $module:ident $test:ident) => {
-        #[tokio::test(start_paused = true)]
-        async fn $test() {
-            crate::$module::$test($pair).await;
+        #[test]
+        fn $test() {
+            graceful_tls_testkit::guarded(graceful_tls_testkit::HANG, || crate::$module::$test($pair));
         }
     };
 }

@@ -16,11 +16,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 
 use crate::hostile::config;
-use crate::hostile::pump::{advance_forever, guarded, pumped};
+use crate::hostile::pump::{advance_forever, pumped};
 use crate::pairs::{cases, pattern, Side, Version};
+use graceful_tls_testkit::{guarded, HANG};
 
-/// Real time a body may take before it counts as hung.
-const HANG: Duration = Duration::from_secs(20);
 /// Plaintext per flooded record: small, so that a paused millisecond costs
 /// little real time.
 const RECORD: usize = 256;

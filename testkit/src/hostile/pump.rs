@@ -3,10 +3,9 @@
 //! synthesises valid TLS records on demand and a read never returns
 //! `Pending` for lack of data (only, optionally, for tokio's cooperative
 //! budget, as a real socket does). With it, a flood runs on the paused
-//! clock; [`guarded`] and [`advance_forever`] make time pass and catch a
-//! hang.
+//! clock; [`advance_forever`] makes time pass, and
+//! [`guarded`](crate::guarded) turns a hang into a failure.
 
-use std::future::Future;
 use std::io::{self, Read, Write};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -205,34 +204,6 @@ pub async fn pumped(
         }
     };
     (tls, stats, control)
-}
-
-/// Runs `body` on a thread of its own, in a current-thread runtime on the
-/// paused clock, and fails if it does not finish within `limit` of real
-/// time: a hang is a failure, not a stuck suite. (The hung thread is left
-/// behind; the test process ends anyway.)
-pub fn guarded<F, Fut>(limit: Duration, body: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .expect("runtime");
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            runtime.block_on(body());
-        }));
-        let _ = done.send(result);
-    });
-    match finished.recv_timeout(limit) {
-        Ok(Ok(())) => {}
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("hung: no result within {limit:?} of real time"),
-    }
 }
 
 /// A task that makes paused time pass 1 ms at a time while others are
