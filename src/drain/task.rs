@@ -368,3 +368,46 @@ impl<F: Future<Output = ()>, S: TlsBackend> Future for ThenRelease<F, S> {
         this.lender.poll_released(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Cut};
+
+    /// A connection's report carries what its task saw (forced, panicked)
+    /// and what the borrower said of it (a server's cut, a complete
+    /// exchange), as the drain's report lists it: the server's tests check
+    /// these end to end, and this one without the server's features.
+    #[test]
+    fn the_report_says_what_the_task_and_the_borrower_saw() {
+        let shared = Arc::new(Shared::new(Config::default()));
+        let (id, running) = shared.admit().expect("admitted");
+        let began = shared.begin(false);
+        let marks = Marks {
+            forced: true,
+            panicked: true,
+            said: BorrowerMarks {
+                cut: Some(Cut::IdleTimeout),
+                exchange_complete: true,
+            },
+        };
+        Task::new(id, None, shared.clone(), running).record(
+            Ended::Closed(CloseOutcome::PeerConfirmed),
+            Connected::default(),
+            marks,
+        );
+        let report = shared.report(began);
+        let [connection] = report.connections.as_slice() else {
+            panic!("one connection: {:?}", report.connections);
+        };
+        assert_eq!(connection.id, id);
+        assert!(
+            matches!(connection.ended, Ended::Closed(CloseOutcome::PeerConfirmed)),
+            "{:?}",
+            connection.ended
+        );
+        assert!(connection.forced && connection.panicked);
+        assert_eq!(connection.cut, Some(Cut::IdleTimeout));
+        assert!(connection.exchange_complete);
+    }
+}
