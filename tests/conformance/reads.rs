@@ -107,12 +107,29 @@ pub async fn read_outcomes_over_tcp(pair: Pair) {
 
 /// An empty buffer reads nothing, does no I/O and is not an end.
 pub async fn empty_buffer_is_data_zero(pair: Pair) {
-    let (ours, _peer) = pair.duplex(Side::Client, Version::Tls13, 1024).await;
+    let (ours, mut peer) = pair.duplex(Side::Client, Version::Tls13, 1024).await;
     let mut ours = GracefulStream::new(ours, CancellationToken::new());
     assert_eq!(
         ours.read_outcome(&mut []).await.unwrap(),
         ReadOutcome::Data(0)
     );
+    // Also on the data path (a read has waited on the transport, so the
+    // stream watches its token): an empty buffer reads nothing and ends
+    // nothing, and the stream reads on.
+    let mut buf = [0u8; 8];
+    for chunk in [&b"one"[..], b"two"] {
+        peer.write_all(chunk).await.unwrap();
+        peer.flush().await.unwrap();
+        assert_eq!(
+            ours.read_outcome(&mut buf).await.unwrap(),
+            ReadOutcome::Data(3)
+        );
+        assert_eq!(&buf[..3], chunk);
+        assert_eq!(
+            ours.read_outcome(&mut []).await.unwrap(),
+            ReadOutcome::Data(0)
+        );
+    }
 }
 
 /// Garbage from the peer is a typed TLS error, sticky, and nothing panics.
