@@ -19,7 +19,7 @@
 set -euo pipefail
 rustc="$1"
 shift
-ours=(graceful_tls graceful_tls_testkit machine stream served hyper h2)
+ours=(graceful_tls graceful_tls_testkit machine stream stream_real served hyper h2)
 crate=""
 prev=""
 for arg in "$@"; do

@@ -22,7 +22,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(machine stream served)
+    targets=(machine stream stream_real served)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -58,7 +58,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:detect_stack_use_after_retur
 build_flags() {
     case "$1" in
         # A target directory of their own: other flags rebuild every crate.
-        stream | served) echo "--no-trace-compares --target-dir target/scripted" ;;
+        stream | stream_real | served) echo "--no-trace-compares --target-dir target/scripted" ;;
     esac
 }
 # Coverage for our crates and hyper's only (instrument-ours.sh says why):
@@ -66,16 +66,24 @@ build_flags() {
 # filing their ~4,800 edges after each run took a quarter of stream's time.
 build_wrapper() {
     case "$1" in
-        stream | served) echo "$PWD/instrument-ours.sh" ;;
+        stream | stream_real | served) echo "$PWD/instrument-ours.sh" ;;
         *) echo "${RUSTC_WRAPPER:-}" ;;
     esac
 }
 fuzz_flags() {
     case "$1" in
-        stream | served) echo "-entropic=0 -use_counters=0" ;;
+        stream | stream_real | served) echo "-entropic=0 -use_counters=0" ;;
     esac
 }
 
+# The committed corpus a target starts from: stream_real takes stream's
+# (the same scripts, over real crypto).
+seed_corpus() {
+    case "$1" in
+        stream_real) echo "corpus/stream" ;;
+        *) echo "corpus/$1" ;;
+    esac
+}
 # One libFuzzer process per core (FUZZ_WORKERS to choose), sharing the
 # working corpus: each writes its finds there and reloads the others'.
 workers="${FUZZ_WORKERS:-$(nproc)}"
@@ -92,7 +100,7 @@ for target in "${targets[@]}"; do
     pids=()
     for worker in $(seq 1 "$workers"); do
         # shellcheck disable=SC2046 # the flags are words
-        RUSTC_WRAPPER="$wrapper" cargo fuzz run -O $(build_flags "$target") "$target" "$work" "corpus/$target" -- \
+        RUSTC_WRAPPER="$wrapper" cargo fuzz run -O $(build_flags "$target") "$target" "$work" "$(seed_corpus "$target")" -- \
             -max_total_time="$seconds" -timeout=20 -print_final_stats=1 $(fuzz_flags "$target") \
             >"target/fuzz-$target.$worker.log" 2>&1 &
         pids+=("$!")

@@ -131,7 +131,10 @@ fn stream_seeded_random() {
 }
 
 /// Replays one input file given by `FUZZ_INPUT` (with `FUZZ_TARGET`
-/// `machine` or `stream`); set `FUZZ_TRACE=1` to print each step.
+/// `machine`, `stream` or `stream_real`, each as its fuzz target runs it,
+/// or `stream_chosen` for the crypto the input chooses, as the seeded
+/// inputs and the regressions below run); set `FUZZ_TRACE=1` to print each
+/// step.
 #[test]
 #[ignore = "manual: FUZZ_TARGET=stream FUZZ_INPUT=path cargo test --test fuzz_replay -- --ignored one_input --nocapture"]
 fn one_input() {
@@ -140,7 +143,9 @@ fn one_input() {
     let input = std::fs::read(&path).expect("read FUZZ_INPUT");
     match target.as_str() {
         "machine" => machine::run(&input),
-        "stream" => stream::run(&input),
+        "stream" => drop(stream::run_cases_with(&input, Some(stream::Crypto::Fake))),
+        "stream_real" => drop(stream::run_cases_with(&input, Some(stream::Crypto::Real))),
+        "stream_chosen" => stream::run(&input),
         other => panic!("unknown target {other}"),
     }
 }

@@ -42,11 +42,13 @@ pub struct Setup {
     pub network: u8,
 }
 
-/// `Setup::network >> 3` for a run over real crypto. A share, not a half:
-/// two real handshakes cost more than the rest of most runs, and the close
-/// paths under test are the same over either; the share keeps rustls' real
-/// record layer (and ring's failures on corrupted records) covered, and the
-/// replay test runs every corpus input over both.
+/// `Setup::network >> 3` for a run over real crypto, when the input
+/// chooses ([`run_cases`](super::stream::run_cases): the seeded inputs and
+/// the named regressions). A share, not a half: two real handshakes cost
+/// more than the rest of most runs, and the close paths under test are the
+/// same over either. The fuzz targets force the crypto instead (`stream`
+/// the free one, `stream_real` the real one), and the replay test runs
+/// every corpus input over both.
 pub(super) const REAL_CRYPTO: u8 = 0x1f;
 
 /// The most bytes one transport read returns, by `(Setup::network >> 1) % 4`:
