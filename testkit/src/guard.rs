@@ -5,8 +5,8 @@
 //! timer re-armed to the instant it fires, never lets the paused clock
 //! advance to the bound, and libtest waits for such a test forever (one
 //! test hung that way kept `tests/hostile.rs` from exiting after its
-//! other failures, so cargo-mutants saw a timeout). [`guarded`] and
-//! [`guarded_live`] run the test body on a thread of its own and, after
+//! other failures, so cargo-mutants saw a timeout). [`guarded`],
+//! [`guarded_live`] and [`guarded_sync`] run the test body on a thread of its own and, after
 //! [`HANG`] of real time, end the whole test process with a failure,
 //! naming the test: a hung thread cannot be stopped, keeps a core busy
 //! if it spins, and would make every other hung test wait out its own
@@ -30,7 +30,7 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
 {
-    run(true, limit, body);
+    guarded_sync(limit, move || runtime(true).block_on(body()));
 }
 
 /// Like [`guarded`], on the real clock (`#[tokio::test]`): for tests over
@@ -41,13 +41,16 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
 {
-    run(false, limit, body);
+    guarded_sync(limit, move || runtime(false).block_on(body()));
 }
 
-fn run<F, Fut>(paused: bool, limit: Duration, body: F)
+/// Like [`guarded`], for a body that is not async (or runs its own
+/// runtime, as the fuzz harness does): the replays of the fuzz corpora and
+/// the machine's exhaustive walks, which a mutant can turn into a loop
+/// that never ends.
+pub fn guarded_sync<F>(limit: Duration, body: F)
 where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
+    F: FnOnce() + Send + 'static,
 {
     let (done, finished) = std::sync::mpsc::channel();
     let test = std::thread::current()
@@ -57,14 +60,7 @@ where
     std::thread::Builder::new()
         .name(test.clone())
         .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(paused)
-                .build()
-                .expect("runtime");
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                runtime.block_on(body());
-            }));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
             let _ = done.send(result);
         })
         .expect("the guarded test's thread");
@@ -82,4 +78,12 @@ where
             std::process::exit(101);
         }
     }
+}
+
+fn runtime(paused: bool) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(paused)
+        .build()
+        .expect("runtime")
 }

@@ -22,7 +22,7 @@
 //! * [`pair_model`]: the model checker over a client and a server machine
 //!   joined by channels that deliver, hold, end or reset;
 //! * [`fuzzing`]: the fuzz harness of `fuzz/` and `tests/fuzz_replay.rs`;
-//! * [`guarded`], [`guarded_live`]: tests that fail after [`HANG`] of real
+//! * [`guarded`], [`guarded_live`], [`guarded_sync`]: tests that fail after [`HANG`] of real
 //!   time instead of hanging, whatever the code under test does;
 //! * [`tracing_events`]: a subscriber that keeps one target's events as
 //!   text, for the tests of the library's tracing events.
@@ -50,7 +50,7 @@ pub mod stepped;
 #[cfg(feature = "apps")]
 pub mod tracing_events;
 
-pub use guard::{guarded, guarded_live, HANG};
+pub use guard::{guarded, guarded_live, guarded_sync, HANG};
 
 /// The workspace root (where the library's `Cargo.toml` is).
 pub fn workspace_root() -> PathBuf {
