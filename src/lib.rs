@@ -50,6 +50,8 @@ pub mod server;
 mod signals;
 mod stats;
 mod stream;
+#[cfg(test)]
+mod wake_count;
 mod waker_identity;
 
 pub use backend::{HandshakeKind, TlsBackend, TlsVersion};

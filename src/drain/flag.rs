@@ -112,26 +112,20 @@ fn register(
 mod tests {
     use std::future::Future;
     use std::pin::pin;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
+    use std::task::{Context, Poll, Waker};
 
     use super::Flag;
-
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::wake_count::WakeCount;
 
     #[test]
     fn a_wait_moved_to_another_task_wakes_that_task() {
         let flag = Flag::default();
         let mut wait = pin!(flag.wait());
-        let (first, second) = (Arc::new(Count::default()), Arc::new(Count::default()));
+        let (first, second) = (
+            Arc::new(WakeCount::default()),
+            Arc::new(WakeCount::default()),
+        );
         let (first_waker, second_waker) = (Waker::from(first.clone()), Waker::from(second.clone()));
         assert!(wait
             .as_mut()
@@ -149,17 +143,13 @@ mod tests {
         assert!(!flag.is_fired());
         flag.fire();
         assert!(flag.is_fired());
-        assert_eq!(
-            second.0.load(Ordering::SeqCst),
-            1,
-            "the task polling last is woken"
-        );
+        assert_eq!(second.count(), 1, "the task polling last is woken");
         assert_eq!(
             wait.as_mut().poll(&mut Context::from_waker(&second_waker)),
             Poll::Ready(())
         );
         // Fired already: a new wait is ready at once.
-        let waker = Waker::from(Arc::new(Count::default()));
+        let waker = Waker::from(Arc::new(WakeCount::default()));
         assert_eq!(
             pin!(flag.wait()).poll(&mut Context::from_waker(&waker)),
             Poll::Ready(())

@@ -300,10 +300,8 @@ impl<S: TlsBackend> fmt::Debug for LentStream<S> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
-
     use super::*;
+    use crate::wake_count::WakeCount;
 
     type Tls = tokio_rustls::client::TlsStream<tokio::io::DuplexStream>;
 
@@ -322,21 +320,15 @@ mod tests {
         (Lender { slot: slot.clone() }, LentStream { slot, vectored })
     }
 
-    #[derive(Default)]
-    struct Wakes(AtomicUsize);
-
-    impl Wake for Wakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
     /// The handle's drop wakes the waker of the task's latest poll (a
     /// future must wake the waker it was last polled with), once.
     #[test]
     fn the_release_wakes_the_latest_waker() {
         let (lender, lent) = lent(false);
-        let (first, latest) = (Arc::new(Wakes::default()), Arc::new(Wakes::default()));
+        let (first, latest) = (
+            Arc::new(WakeCount::default()),
+            Arc::new(WakeCount::default()),
+        );
         let (first_waker, latest_waker) = (Waker::from(first.clone()), Waker::from(latest.clone()));
         assert!(lender
             .poll_released(&mut Context::from_waker(&first_waker))
@@ -345,8 +337,8 @@ mod tests {
             .poll_released(&mut Context::from_waker(&latest_waker))
             .is_pending());
         drop(lent);
-        assert_eq!(latest.0.load(Ordering::SeqCst), 1, "the latest waker");
-        assert_eq!(first.0.load(Ordering::SeqCst), 0, "a stale waker");
+        assert_eq!(latest.count(), 1, "the latest waker");
+        assert_eq!(first.count(), 0, "a stale waker");
         assert!(lender
             .poll_released(&mut Context::from_waker(&latest_waker))
             .is_ready());

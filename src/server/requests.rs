@@ -242,25 +242,8 @@ impl<B: Body> Body for TrackedBody<B> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
-
     use super::*;
-
-    #[derive(Default)]
-    struct Wakes(AtomicUsize);
-
-    impl Wake for Wakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    impl Wakes {
-        fn count(&self) -> usize {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
+    use crate::wake_count::WakeCount;
 
     /// The last response in flight that ends outside the connection's
     /// poll (an HTTP/2 stream task) wakes the task that registered last,
@@ -269,7 +252,10 @@ mod tests {
     #[test]
     fn the_last_response_wakes_the_connection_only_outside_its_poll() {
         let requests = Arc::new(Requests::default());
-        let (stale, latest) = (Arc::new(Wakes::default()), Arc::new(Wakes::default()));
+        let (stale, latest) = (
+            Arc::new(WakeCount::default()),
+            Arc::new(WakeCount::default()),
+        );
         let first = requests.begin(true);
         let second = requests.begin(true);
         assert_eq!(requests.counts(), (2, 2));
@@ -300,7 +286,7 @@ mod tests {
     #[test]
     fn only_http2_responses_in_flight_keep_a_waker() {
         let requests = Arc::new(Requests::default());
-        let wakes = Arc::new(Wakes::default());
+        let wakes = Arc::new(WakeCount::default());
         let waker = Waker::from(wakes.clone());
         let http1 = requests.begin(false);
         requests.wake_on_idle(1, false, &waker);
