@@ -16,6 +16,9 @@
 # of hyper's states they reach is what guides it.
 #
 #   RUSTC_WRAPPER=fuzz/instrument-ours.sh cargo fuzz build ...
+#
+# cargo does not see the list below in its fingerprints: after changing
+# it, remove fuzz/target/scripted so that every crate is built again.
 set -euo pipefail
 rustc="$1"
 shift
